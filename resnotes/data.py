@@ -233,8 +233,10 @@ def read_imagefolder_layout(folder: Path, key: str) -> dict:
 
 
 def _cache_path(folder: Path, key: str) -> Path:
+    """``data/cache/`` (or ``$RESNOTES_CACHE_DIR``), one file per source folder."""
     digest = hashlib.sha1(str(folder.resolve()).encode()).hexdigest()[:12]
-    return project_data_dir() / "cache" / f"{key}-{digest}.pt"
+    cache_dir = Path(os.environ.get("RESNOTES_CACHE_DIR") or project_data_dir() / "cache")
+    return cache_dir / f"{key}-{digest}.pt"
 
 
 def _read_cache(path: Path, stamp: float) -> dict | None:

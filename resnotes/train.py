@@ -21,6 +21,7 @@ import contextlib
 import json
 import math
 import os
+import pickle
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -38,6 +39,11 @@ from .runtime import environment_summary, hardware_description, pick_device, rng
 
 SCHEDULES = ("step", "cosine", "onecycle")
 CHECKPOINT_NAME = "last.pt"
+PREVIOUS_NAME = "previous.pt"
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint that cannot be used: unreadable, unsafe, or from another run."""
 
 
 @dataclass
@@ -56,6 +62,7 @@ class TrainConfig:
     amp: bool = True  # bf16 autocast, on CUDA only
     channels_last: bool = True  # on CUDA only
     compile: bool = False  # torch.compile the model
+    deterministic: bool = False  # deterministic GPU kernels (slower); CPU runs are deterministic anyway
     eval_batch_size: int = 500
     checkpoint_dir: str | None = None  # write last.pt here after every epoch
     resume: bool = True  # continue from checkpoint_dir/last.pt when it exists
@@ -160,9 +167,25 @@ def evaluate(model: nn.Module, batches: DeviceBatches, amp: bool = True) -> floa
 
 
 def _atomic_save(obj: Any, path: Path) -> None:
+    """Write ``path`` so that a crash at any point leaves a readable checkpoint.
+
+    The new checkpoint goes to a temporary file first; only once it is complete
+    does the current one become ``previous.pt`` and the new one ``last.pt``
+    (each an atomic rename).
+    """
     tmp = path.with_name(path.name + ".tmp")
     torch.save(obj, tmp)
+    if path.exists():
+        os.replace(path, path.with_name(PREVIOUS_NAME))
     os.replace(tmp, path)
+
+
+def make_deterministic() -> None:
+    """Ask PyTorch for deterministic kernels (see the README's note on determinism)."""
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.backends.cudnn.benchmark = False
+    torch.backends.cudnn.deterministic = True
+    torch.use_deterministic_algorithms(True)
 
 
 def _cpu_state(model: nn.Module) -> dict[str, torch.Tensor]:
@@ -176,6 +199,8 @@ def fit(model: nn.Module, data: CifarData, config: TrainConfig, name: str | None
     accuracy, and ``history.test_acc`` is that model's test accuracy.
     """
     device = pick_device(config.device)
+    if config.deterministic:
+        make_deterministic()
     seed_everything(config.seed)
     on_cuda = device.type == "cuda"
     channels_last = config.channels_last and on_cuda
@@ -213,11 +238,15 @@ def fit(model: nn.Module, data: CifarData, config: TrainConfig, name: str | None
     best_state = None
     start_epoch = 0
     ckpt_path = Path(config.checkpoint_dir) / CHECKPOINT_NAME if config.checkpoint_dir else None
-    if ckpt_path is not None and config.resume and ckpt_path.is_file():
-        start_epoch, best_state = _resume(ckpt_path, model, optimizer, history)
-        print(f"Resumed from {ckpt_path.name} after epoch {start_epoch}")
+    if ckpt_path is not None and config.resume:
+        # A crash between the two renames of _atomic_save leaves only previous.pt.
+        found = ckpt_path if ckpt_path.is_file() else ckpt_path.with_name(PREVIOUS_NAME)
+        if found.is_file():
+            start_epoch, best_state = _resume(found, model, optimizer, history, config)
+            print(f"Resumed from {found.name} after epoch {start_epoch}")
 
-    print(f"Training {history.meta['model']} ({history.meta['params']:,} params) on {history.meta['hardware']}; {data.describe()}")
+    print(f"Training {history.meta['model']} ({history.meta['params']:,} params) on {history.meta['hardware']}")
+    print(f"  data: {data.describe()}")
     run_start = time.perf_counter() - history.seconds
     for epoch in range(start_epoch, config.epochs):
         model.train()
@@ -278,6 +307,10 @@ def fit(model: nn.Module, data: CifarData, config: TrainConfig, name: str | None
                     "history": json.dumps(history.to_dict()),
                     "best_state": best_state,
                     "rng": rng_state(),
+                    # The learning rate is a function of the step, and the data
+                    # order and augmentation of (seed, epoch): these restore both.
+                    "schedule": {"step": (epoch + 1) * steps_per_epoch, "steps_per_epoch": steps_per_epoch},
+                    "data_order": {"seed": config.seed, "next_epoch": epoch + 1},
                 },
                 ckpt_path,
             )
@@ -289,11 +322,31 @@ def fit(model: nn.Module, data: CifarData, config: TrainConfig, name: str | None
     return history
 
 
-def _resume(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, history: History):
+def _resume(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, history: History, config: TrainConfig):
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise CheckpointError(
+            f"refusing to load {path}: it holds objects other than tensors and plain values, "
+            f"which torch.load(weights_only=True) will not unpickle ({exc})"
+        ) from exc
     except Exception as exc:
-        raise RuntimeError(f"cannot read the checkpoint {path}: {type(exc).__name__}: {exc}") from exc
+        previous = path.with_name(PREVIOUS_NAME)
+        kept = (
+            f" The previous checkpoint, {previous}, was kept: rename it to {CHECKPOINT_NAME} to resume from it,"
+            if previous.is_file() and previous != path
+            else ""
+        )
+        raise CheckpointError(
+            f"cannot read the checkpoint {path} ({type(exc).__name__}: {exc}); it may be truncated or corrupt."
+            f"{kept} or start afresh with resume=False (--no-resume)."
+        ) from exc
+    saved_seed = ckpt["data_order"]["seed"]
+    if saved_seed != config.seed:
+        raise CheckpointError(
+            f"{path} was written with seed {saved_seed}; resuming with seed {config.seed} would change the "
+            "data order. Use the same seed, or start afresh with resume=False (--no-resume)."
+        )
     model.load_state_dict(ckpt["model"])
     optimizer.load_state_dict(ckpt["optimizer"])
     saved = json.loads(ckpt["history"])
@@ -309,38 +362,81 @@ def _resume(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, hist
 # --------------------------------------------------------------------------
 
 
+def _at_least(minimum: int):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be an integer >= {minimum}, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be an integer >= {minimum}, got {value}")
+        return value
+
+    return parse
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number > 0, got {text!r}") from None
+    if not value > 0 or not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a number > 0, got {text}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .profiles import PROFILES
 
     parser = argparse.ArgumentParser(
         prog="python -m resnotes.train",
-        description="Train a registered model on CIFAR-10 or CIFAR-100 under a run profile.",
+        description=(
+            "Train a registered model on CIFAR-10 or CIFAR-100 under a run profile. The run writes "
+            "OUT/<model>-<dataset>-<profile>-seed<seed>/last.pt after every epoch (and keeps the one "
+            "before as previous.pt) and history.json at the end; the same command resumes it."
+        ),
     )
-    parser.add_argument("--model", required=True, help=f"a registered model: {', '.join(list_models())}")
-    parser.add_argument("--dataset", default="cifar10", choices=["cifar10", "cifar100"])
-    parser.add_argument("--profile", default=None, choices=list(PROFILES), help="default: $RESNOTES_PROFILE, else fast on a GPU and demo otherwise")
-    parser.add_argument("--epochs", type=int, default=None, help="override the profile's epochs")
-    parser.add_argument("--batch-size", type=int, default=None, help="override the profile's batch size")
-    parser.add_argument("--lr", type=float, default=None, help="override the profile's learning rate")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--model", required=True, metavar="NAME", help=f"a registered model: {', '.join(list_models())}")
+    parser.add_argument("--dataset", default="cifar10", choices=["cifar10", "cifar100"], help="default: cifar10")
+    parser.add_argument("--profile", default=None, choices=list(PROFILES), help=f"one of {', '.join(PROFILES)}; default: $RESNOTES_PROFILE, else fast on a GPU and demo otherwise")
+    parser.add_argument("--epochs", type=_at_least(1), default=None, help="override the profile's number of epochs")
+    parser.add_argument("--batch-size", type=_at_least(1), default=None, help="override the profile's batch size")
+    parser.add_argument("--lr", type=_positive_float, default=None, help="override the profile's peak learning rate")
+    parser.add_argument("--train-per-class", type=_at_least(1), default=None, help="override the profile's subset: images per class drawn from train (10%% of them are held out for validation)")
+    parser.add_argument("--test-per-class", type=_at_least(1), default=None, help="override the profile's subset: images per class drawn from test")
+    parser.add_argument("--seed", type=_at_least(0), default=0, help="seed for weights, data order and augmentation (default: 0)")
     parser.add_argument("--compile", action="store_true", help="torch.compile the model")
-    parser.add_argument("--out", default="runs", help="folder for the checkpoint and history.json (default: runs/)")
-    parser.add_argument("--no-resume", action="store_true", help="start afresh even if a checkpoint exists")
+    parser.add_argument("--deterministic", action="store_true", help="deterministic GPU kernels (slower)")
+    parser.add_argument("--out", default="runs", help="folder for the run's checkpoints and history.json (default: runs/)")
+    parser.add_argument("--no-resume", action="store_true", help="start afresh even if the run's checkpoint exists")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    from .models import get_spec
     from .profiles import get_profile
 
-    args = build_parser().parse_args(argv)
-    if args.model not in list_models():
-        create_model(args.model)  # raises, naming the closest valid names
-    profile = get_profile(args.profile)
-    data = load_cifar(args.dataset, **profile.data_kwargs(), seed=args.seed)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        get_spec(args.model)
+        profile = get_profile(args.profile)
+    except ValueError as err:
+        parser.error(str(err))
+    subset = profile.data_kwargs()
+    if args.train_per_class is not None:
+        subset["train_per_class"] = args.train_per_class
+    if args.test_per_class is not None:
+        subset["test_per_class"] = args.test_per_class
+    data = load_cifar(args.dataset, **subset, seed=args.seed)
+    seed_everything(args.seed)  # the initial weights depend on the seed too
     model = create_model(args.model, num_classes=data.num_classes)
     overrides = {k: v for k, v in {"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr}.items() if v is not None}
     out = Path(args.out) / f"{args.model}-{args.dataset}-{profile.name}-seed{args.seed}"
-    config = profile.train_config(seed=args.seed, compile=args.compile, checkpoint_dir=str(out), resume=not args.no_resume, **overrides)
+    config = profile.train_config(
+        seed=args.seed, compile=args.compile, deterministic=args.deterministic,
+        checkpoint_dir=str(out), resume=not args.no_resume, **overrides,
+    )  # fmt: skip
     print(f"{profile}; {data.describe()}")
     history = fit(model, data, config, name=args.model)
     history.to_json(out / "history.json")

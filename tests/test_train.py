@@ -142,8 +142,3 @@ def test_command_line_trains_and_writes_history(data_env, tmp_path, capsys):
     saved = History.from_json(tmp_path / "preact_resnet20-cifar10-smoke-seed0" / "history.json")
     assert saved.meta["model"] == "preact_resnet20" and len(saved.epochs) == 1
     assert "best val" in capsys.readouterr().out
-
-
-def test_command_line_unknown_model(capsys):
-    with pytest.raises(ValueError, match="Did you mean: plain20"):
-        main(["--model", "plain21"])

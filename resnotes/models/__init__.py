@@ -1,11 +1,11 @@
 """Models for the book. Importing this package registers every model.
 
 The factories live in their family's module, for example
-``from resnotes.models.preact_resnet import preact_resnet``; they are not
-re-exported here, so that ``resnotes.models.preact_resnet`` stays the module.
+``from resnotes.models.pyramidnet import pyramidnet``; they are not
+re-exported here, so that ``resnotes.models.pyramidnet`` stays the module.
 """
 
-from . import preact_resnet  # noqa: F401  (registers its models)
+from . import preact_resnet, pyramidnet, stochastic_depth  # noqa: F401  (registers their models)
 from .registry import ModelSpec, count_flops, count_parameters, create_model, get_spec, list_models, register
 
 __all__ = ["ModelSpec", "count_flops", "count_parameters", "create_model", "get_spec", "list_models", "register"]

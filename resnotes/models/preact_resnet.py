@@ -70,6 +70,13 @@ class PreActUnit(nn.Module):
     def shortcut(self, x: torch.Tensor, preact: torch.Tensor) -> torch.Tensor:
         return x if self.projection is None else self.projection(preact)
 
+    def skip(self, x: torch.Tensor) -> torch.Tensor:
+        """The unit with its residual branch deleted (for lesion studies)."""
+        if not self.residual:
+            raise ValueError("a plain unit has no shortcut to fall back on")
+        preact = None if self.projection is None else F.relu(self.bn1(x))
+        return self.shortcut(x, preact)
+
 
 class PreActBasicUnit(PreActUnit):
     """BN-ReLU-conv3x3-BN-ReLU-conv3x3, added to the shortcut."""

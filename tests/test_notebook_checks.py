@@ -1,0 +1,64 @@
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tools"))
+from check_notebooks import check_notebook  # noqa: E402
+
+GOOD_OUTPUTS = [
+    {"output_type": "stream", "name": "stdout", "text": ["profile 'demo': 500 train\n", "hardware: CPU: x (2 threads)\n"]},
+    {"output_type": "stream", "name": "stdout", "text": "CIFAR-10 (JPEG q75 copy), ImageFolder layout, from $RESNOTES_DATA\n"},
+]
+
+
+def write_notebook(folder: Path, outputs, pair=True) -> Path:
+    cell = {"cell_type": "code", "metadata": {}, "source": "x", "execution_count": 1, "outputs": outputs}
+    nb = {"cells": [cell], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+    path = folder / "chapter.ipynb"
+    path.write_text(json.dumps(nb))
+    if pair:
+        path.with_suffix(".py").write_text("# %%\nx\n")
+    return path
+
+
+def test_a_clean_notebook_passes(tmp_path):
+    assert check_notebook(write_notebook(tmp_path, GOOD_OUTPUTS), identity_words=[]) == []
+
+
+@pytest.mark.parametrize(
+    "extra, expected",
+    [
+        ({"output_type": "stream", "name": "stderr", "text": "/home/alice/resnotes/data.py:12: UserWarning"}, "local path (/home/alice"),
+        ({"output_type": "stream", "name": "stdout", "text": "saved to /work/main/runs"}, "local path (/work/main"),
+        ({"output_type": "error", "ename": "ValueError", "evalue": "bad", "traceback": []}, "an error output (ValueError)"),
+        ({"output_type": "stream", "name": "stdout", "text": "ran on build-box-7.example"}, "user or host name 'build-box-7.example'"),
+    ],
+)
+def test_each_problem_is_reported(tmp_path, extra, expected):
+    problems = check_notebook(write_notebook(tmp_path, [*GOOD_OUTPUTS, extra]), identity_words=["build-box-7.example"])
+    assert any(expected in p for p in problems), problems
+
+
+def test_urls_and_placeholders_are_not_paths(tmp_path):
+    outputs = [*GOOD_OUTPUTS, {"output_type": "stream", "name": "stdout", "text": "see https://github.com/resnotes/resnotes and data/cache"}]
+    assert check_notebook(write_notebook(tmp_path, outputs), identity_words=[]) == []
+
+
+def test_missing_provenance_and_pair(tmp_path):
+    outputs = [{"output_type": "stream", "name": "stdout", "text": "accuracy 54%"}]
+    problems = check_notebook(write_notebook(tmp_path, outputs, pair=False), identity_words=[])
+    assert any("no output states the run's profile or hardware or dataset" in p for p in problems)
+    assert any("no Jupytext pair" in p for p in problems)
+
+
+def test_a_notebook_without_outputs_is_reported(tmp_path):
+    problems = check_notebook(write_notebook(tmp_path, []), identity_words=[])
+    assert any("no outputs at all" in p for p in problems)
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "book").glob("*.ipynb")), ids=lambda p: p.name)
+def test_committed_notebooks_are_clean(path):
+    assert check_notebook(path) == []
