@@ -9,7 +9,6 @@ import os
 
 os.environ["RESNOTES_PROFILE"] = "smoke"
 os.environ.setdefault("RESNOTES_PROGRESS", "0")
-os.environ.setdefault("MPLBACKEND", "Agg")
 
 
 def pytest_collection_modifyitems(items):
