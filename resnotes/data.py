@@ -281,8 +281,7 @@ def load_raw(name: str = "cifar10", download: bool = True) -> dict:
     name (e.g. "CIFAR-10 (JPEG q75 copy)") and a line saying where it came from."""
     key = _normalise_name(name)
     looked = []
-    for root, how in _search_roots():
-        label = "$RESNOTES_DATA" if how == "$RESNOTES_DATA" else "data/"
+    for root, label in _search_roots():
         pickled = root / PICKLE_FOLDERS[key]
         looked.append(f"{label}{'/' if label[-1] != '/' else ''}{PICKLE_FOLDERS[key]}/ (torchvision layout)")
         if pickled.is_dir():

@@ -17,7 +17,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, fields
 from typing import Any
 
 import torch
@@ -52,9 +52,6 @@ class Profile:
     def data_kwargs(self) -> dict:
         """Arguments for ``load_cifar`` that give this profile's subset."""
         return {"train_per_class": self.train_per_class, "test_per_class": self.test_per_class}
-
-    def with_changes(self, **changes: Any) -> "Profile":
-        return replace(self, **changes)
 
     def __str__(self) -> str:
         subset = "full CIFAR" if self.train_per_class is None else f"{self.train_per_class} train / {self.test_per_class} test images per class"
