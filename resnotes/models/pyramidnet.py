@@ -13,8 +13,8 @@ formula (2) of the paper:
 where N is the total number of residual units, so the last unit is 16 + alpha
 channels wide (times 4 at the output of a bottleneck unit). As in the official
 code, 16 is the stem's width and the first unit already adds alpha / N (the
-survey writes D_1 = 16). The multiplicative
-variant the paper compares against multiplies by alpha ** (1 / N) instead.
+survey writes D_1 = 16). The multiplicative variant the paper compares against
+multiplies by alpha ** (1 / N) instead.
 
 Each unit is BN-conv-BN-ReLU-conv-BN (basic) or BN-conv1x1-BN-ReLU-conv3x3-BN-
 ReLU-conv1x1-BN (bottleneck), with no ReLU after the addition. The shortcut is
@@ -199,7 +199,9 @@ def pyramidnet(
     return PyramidNet(depth, alpha, bottleneck, widening, num_classes)
 
 
-_TABLE = "Han et al. 2017, Table 4 (survey Table 5)"
+# The parameter counts of the survey's Table 5, which reproduces the paper's
+# state-of-the-art comparison (the official README lists the same counts).
+_TABLE = "survey Table 5 (Han et al. 2017)"
 for _depth, _alpha, _bottleneck, _params in [
     (110, 48, False, 1.7e6),
     (110, 84, False, 3.8e6),
