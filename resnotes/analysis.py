@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import weakref
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_flatten
 
 
 def gradient_norms_per_unit(model: nn.Module, units: list[nn.Module], images: torch.Tensor, labels: torch.Tensor) -> list[float]:
@@ -73,3 +77,97 @@ def unit_output_shapes(model: nn.Module, units: list[nn.Module], input_size=(1, 
         for handle in handles:
             handle.remove()
     return shapes
+
+
+class TensorMemoryTracker(TorchDispatchMode):
+    """Counts the bytes of every tensor storage created inside the ``with`` block,
+    until it is freed, and keeps the peak.
+
+    It sees every operator call, forward and backward, so it works on any
+    device, including the CPU, which has no allocator statistics of its own.
+    Storages that existed before the block (weights, the input batch) are not
+    counted: ``peak`` is what the work inside the block added at its worst.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.live: dict[int, int] = {}
+        self.current = 0
+        self.peak = 0
+
+    def _free(self, key: int) -> None:
+        self.current -= self.live.pop(key)
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        for tensor in tree_flatten(out)[0]:
+            if not isinstance(tensor, torch.Tensor):
+                continue
+            storage = tensor.untyped_storage()
+            key = storage.data_ptr()
+            if key in self.live or storage.nbytes() == 0:
+                continue  # a view of a storage already counted
+            self.live[key] = storage.nbytes()
+            self.current += storage.nbytes()
+            self.peak = max(self.peak, self.current)
+            weakref.finalize(storage, self._free, key)
+        return out
+
+
+def peak_memory(step: Callable[[], object], device: torch.device | str = "cpu") -> int:
+    """Peak bytes that ``step()`` allocates on ``device`` beyond what was already there.
+
+    On a CUDA device this reads the allocator (``torch.cuda.max_memory_allocated``);
+    elsewhere it counts tensor storages with :class:`TensorMemoryTracker`.
+    """
+    device = torch.device(device)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+        before = torch.cuda.memory_allocated(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        step()
+        torch.cuda.synchronize(device)
+        return torch.cuda.max_memory_allocated(device) - before
+    with TensorMemoryTracker() as tracker:
+        step()
+    return tracker.peak
+
+
+def training_step_memory(model: nn.Module, batch_size: int, device: torch.device | str = "cpu", num_classes: int = 10) -> int:
+    """Peak memory of one forward and backward pass of cross-entropy on a random batch of 32x32 images."""
+    images = torch.randn(batch_size, 3, 32, 32, device=device)
+    labels = torch.randint(0, num_classes, (batch_size,), device=device)
+    model.train()
+
+    def step():
+        F.cross_entropy(model(images), labels).backward()
+
+    try:
+        return peak_memory(step, device)
+    finally:
+        model.zero_grad(set_to_none=True)
+
+
+@torch.no_grad()
+def dense_feature_reuse(block: nn.Module, next_weight: torch.Tensor | None = None) -> torch.Tensor:
+    """The DenseNet paper's Figure 5 for one dense block.
+
+    Entry ``[s, l - 1]`` is the average absolute weight that the first
+    convolution of layer ``l`` gives to the input channels that came from
+    source ``s``: ``s = 0`` is the block's input, ``s >= 1`` the k channels
+    made by layer ``s``. ``next_weight`` adds a last column for whatever reads
+    the whole block output: the transition's convolution, or the classifier's
+    weight after the last block. Entries with ``s >= l`` do not exist (a layer
+    cannot see later layers) and are NaN.
+    """
+    layers = list(block.layers)
+    k = layers[0].growth_rate
+    k0 = layers[0].in_channels
+    targets = [layer.conv1.weight for layer in layers] + ([next_weight] if next_weight is not None else [])
+    reuse = torch.full((len(layers) + 1, len(targets)), float("nan"))
+    for l, weight in enumerate(targets, start=1):
+        per_channel = weight.abs().transpose(0, 1).flatten(1).mean(1)  # mean |w| per input channel
+        reuse[0, l - 1] = per_channel[:k0].mean()
+        for s in range(1, l):
+            reuse[s, l - 1] = per_channel[k0 + (s - 1) * k : k0 + s * k].mean()
+    return reuse

@@ -13,6 +13,13 @@ same model and batch size:
 For each it reports the loader alone (images/s), and loader plus training step
 (images/s), then the share of the step time that our loader costs and the ratio
 of the two pipelines' training throughput.
+
+``python -m resnotes.bench gpu`` is the prepared GPU check: for each chapter's
+paper model it trains a few epochs under the ``fast`` profile on full CIFAR-10
+and writes seconds per epoch, images/s, the accuracy reached and the peak GPU
+memory into the results ledger (``results/``, records of kind ``bench``). It
+stops starting new models once its time budget (8 minutes by default) is
+spent, and says which it skipped.
 """
 
 from __future__ import annotations
@@ -132,6 +139,52 @@ def loader_benchmark(model_name: str, batch_size: int, steps: int, workers: int,
     return result
 
 
+# One paper model per chapter, in the book's order.
+CHAPTER_MODELS = ("preact_resnet110", "pyramidnet110_a48", "densenet_bc100_k12", "attention92", "resnet110_stochastic_depth")
+
+
+def gpu_benchmark(models=CHAPTER_MODELS, epochs: int = 2, profile_name: str = "fast", out: str = "results",
+                  budget_minutes: float = 8.0, allow_cpu: bool = False, data_kwargs: dict | None = None) -> list[dict]:  # fmt: skip
+    """Train each model for ``epochs`` under ``profile_name`` and write one ledger record each."""
+    from .ledger import make_record, write_record
+    from .models import count_flops, get_spec
+    from .profiles import get_profile
+    from .train import fit
+
+    device = pick_device()
+    if device.type != "cuda" and not allow_cpu:
+        raise SystemExit("bench gpu needs a CUDA GPU (pass --allow-cpu to try the command on a CPU with a small profile)")
+    start = time.perf_counter()
+    profile = get_profile(profile_name)
+    data = load_cifar("cifar10", **(data_kwargs if data_kwargs is not None else profile.data_kwargs()))
+    print(f"{profile}, {epochs} epochs per model; {data.describe()}; {hardware_description(device)}, torch {torch.__version__}")
+    records, skipped = [], []
+    for name in models:
+        spent = (time.perf_counter() - start) / 60
+        if records and spent * (len(records) + 1) / len(records) > budget_minutes:
+            skipped.append(name)  # the next model would probably not finish within the budget
+            continue
+        spec = get_spec(name)
+        torch.manual_seed(0)
+        model = spec.build(num_classes=data.num_classes)
+        config = profile.train_config(epochs=epochs, warmup_epochs=0, progress=False)
+        if device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats()
+        history = fit(model, data, config, name=name)
+        peak = torch.cuda.max_memory_allocated() if device.type == "cuda" else None
+        record = make_record(history, model_kwargs={**spec.kwargs, "num_classes": data.num_classes},
+                             flops_per_image=count_flops(model), kind="bench", peak_memory_bytes=peak)  # fmt: skip
+        path = write_record(record, out)
+        records.append(record)
+        memory = f"{peak / 2**30:.2f} GiB" if peak is not None else "not measured on CPU"
+        print(f"{name}: {record['seconds_per_epoch']:.1f} s/epoch, {record['images_per_s']:,.0f} img/s, "
+              f"test {record['test_acc']:.2%} after {epochs} epochs, peak memory {memory} -> {path}")  # fmt: skip
+    if skipped:
+        print(f"skipped to stay within {budget_minutes} minutes: {', '.join(skipped)}")
+    print(f"total {time.perf_counter() - start:.0f} s")
+    return records
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m resnotes.bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -142,8 +195,18 @@ def main(argv: list[str] | None = None) -> int:
     loader.add_argument("--workers", type=int, default=0, help="DataLoader workers for the PIL pipeline")
     loader.add_argument("--device", default="auto")
     loader.add_argument("--json", default=None, help="also write the figures to this JSON file")
+    gpu = sub.add_parser("gpu", help="the prepared GPU check: a few epochs of each chapter's paper model, written to the ledger")
+    gpu.add_argument("--models", nargs="+", default=list(CHAPTER_MODELS), help=f"default: {' '.join(CHAPTER_MODELS)}")
+    gpu.add_argument("--epochs", type=int, default=2, help="epochs per model (default: 2)")
+    gpu.add_argument("--profile", default="fast", help="run profile for data and schedule (default: fast, full CIFAR-10)")
+    gpu.add_argument("--out", default="results", help="ledger folder (default: results/)")
+    gpu.add_argument("--budget-minutes", type=float, default=8.0, help="start no model that would end past this (default: 8)")
+    gpu.add_argument("--allow-cpu", action="store_true", help="run without a GPU (for testing the command)")
     args = parser.parse_args(argv)
 
+    if args.command == "gpu":
+        gpu_benchmark(args.models, args.epochs, args.profile, args.out, args.budget_minutes, args.allow_cpu)
+        return 0
     r = loader_benchmark(args.model, args.batch_size, args.steps, args.workers, args.device)
     print(f"{r['model']}, batch {r['batch_size']}, {r['steps']} timed steps, on {r['hardware']}, torch {r['torch']}")
     print(f"data: {r['data']}")

@@ -464,9 +464,13 @@ class DeviceBatches:
         train: bool = True,
         seed: int = 0,
         channels_last: bool = False,
+        rank: int = 0,
+        world_size: int = 1,
     ):
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if not 0 <= rank < world_size:
+            raise ValueError(f"rank must be in [0, world_size), got rank {rank} of {world_size}")
         if images.dtype != torch.uint8 or images.ndim != 4:
             raise ValueError("images must be a uint8 (N, C, H, W) tensor")
         self.device = torch.device(device)
@@ -476,6 +480,7 @@ class DeviceBatches:
         self.train = train
         self.seed = seed
         self.channels_last = channels_last
+        self.rank, self.world_size = rank, world_size
         self.epoch = 0
         self.mean = torch.tensor(mean, device=self.device).view(1, -1, 1, 1) * 255
         self.std = torch.tensor(std, device=self.device).view(1, -1, 1, 1) * 255
@@ -483,8 +488,23 @@ class DeviceBatches:
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
+    def shard(self, order: torch.Tensor) -> torch.Tensor:
+        """This rank's share of an epoch's order: every world_size-th index, from position rank.
+
+        With several processes (DistributedDataParallel), all ranks draw the
+        same permutation and each takes its own slice, so together they see
+        every image of the epoch exactly once. When the number of images does
+        not divide evenly, the last ``len % world_size`` of the permutation
+        (different ones each epoch) are left out, so every rank runs the same
+        number of steps.
+        """
+        if self.world_size == 1:
+            return order
+        usable = len(order) - len(order) % self.world_size
+        return order[:usable][self.rank :: self.world_size]
+
     def __len__(self) -> int:
-        full, rest = divmod(len(self.labels), self.batch_size)
+        full, rest = divmod(len(self.labels) // self.world_size if self.train else len(self.labels), self.batch_size)
         # A training batch of one image would break batch norm: it is dropped.
         return full + (rest > 1 or (rest == 1 and not self.train))
 
@@ -498,9 +518,12 @@ class DeviceBatches:
         n = len(self.labels)
         if self.train:
             generator = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
-            order = torch.randperm(n, generator=generator).to(self.device)
+            order = self.shard(torch.randperm(n, generator=generator)).to(self.device)
+            if self.world_size > 1:  # each rank augments its images with its own random draws
+                generator = torch.Generator().manual_seed((self.seed * 100_003 + self.epoch) * 1_009 + self.rank)
         else:
             generator, order = None, torch.arange(n, device=self.device)
+        self.last_order = order
         for step in range(len(self)):
             idx = order[step * self.batch_size : (step + 1) * self.batch_size]
             images = self.images[idx]

@@ -85,3 +85,35 @@ def get_profile(name: str | None = None) -> Profile:
         return PROFILES[name.strip().lower()]
     except KeyError:
         raise ValueError(f"unknown profile {name!r}; valid profiles: {', '.join(PROFILES)}") from None
+
+
+# Each family's published CIFAR training recipe, applied on top of the `paper`
+# profile by `paper_recipe` (and by `python -m resnotes.train --profile paper`).
+# All use SGD with momentum 0.9 and a step schedule.
+PAPER_RECIPES: dict[str, dict[str, Any]] = {
+    # He et al. 2016: batch 128, /10 at 50% and 75% of 64k iterations (about 164 epochs).
+    "preact_resnet": {"epochs": 164, "batch_size": 128, "lr": 0.1, "milestones": (0.5, 0.75)},
+    "se_cbam": {"epochs": 164, "batch_size": 128, "lr": 0.1, "milestones": (0.5, 0.75)},
+    # Han et al. 2017: 300 epochs, batch 128, lr 0.1 (CIFAR-10) or 0.5 (CIFAR-100), /10 at 150 and 225, Nesterov.
+    "pyramidnet": {"epochs": 300, "batch_size": 128, "lr": 0.1, "lr_cifar100": 0.5, "nesterov": True, "milestones": (0.5, 0.75)},
+    # Huang et al. 2017: 300 epochs, batch 64, lr 0.1, /10 at 50% and 75%, Nesterov.
+    "densenet": {"epochs": 300, "batch_size": 64, "lr": 0.1, "nesterov": True, "milestones": (0.5, 0.75)},
+    # Wang et al. 2017: batch 64, lr 0.1, /10 at 64k and 96k of 160k iterations (about 205 epochs), Nesterov.
+    "attention": {"epochs": 205, "batch_size": 64, "lr": 0.1, "nesterov": True, "milestones": (0.4, 0.6)},
+    # Huang et al. 2016: 500 epochs, batch 128, lr 0.1, /10 at 250 and 375, Nesterov.
+    "stochastic_depth": {"epochs": 500, "batch_size": 128, "lr": 0.1, "nesterov": True, "milestones": (0.5, 0.75)},
+    # Zagoruyko and Komodakis 2016: 200 epochs, batch 128, lr 0.1 x0.2 at 60, 120, 160, weight decay 5e-4, Nesterov.
+    "wide_resnet": {"epochs": 200, "batch_size": 128, "lr": 0.1, "nesterov": True, "weight_decay": 5e-4, "milestones": (0.3, 0.6, 0.8), "lr_decay": 0.2},
+}
+
+
+def paper_recipe(model_name: str, dataset: str = "cifar10") -> dict[str, Any]:
+    """The TrainConfig overrides of the paper that ``model_name``'s family comes from."""
+    from .models import get_spec
+
+    family = get_spec(model_name).factory.__module__.rsplit(".", 1)[-1]
+    recipe = dict(PAPER_RECIPES.get(family, {}))
+    lr_cifar100 = recipe.pop("lr_cifar100", None)
+    if dataset == "cifar100" and lr_cifar100 is not None:
+        recipe["lr"] = lr_cifar100
+    return recipe

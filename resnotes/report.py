@@ -52,3 +52,26 @@ def banner(profile, data=None) -> str:
     if data is not None:
         parts.append(f"data: {data.describe()}")
     return "\n".join(parts)
+
+
+def results_table(runs, extra: dict[str, dict[str, Any]] | None = None) -> Table:
+    """One row per training run, with the provenance every result carries as its caption.
+
+    ``runs`` maps a name to a ``History``; ``extra`` adds columns, ``{column: {run name: value}}``.
+    The time per epoch is the median over epochs, which ignores one-off start-up costs.
+    """
+    import statistics
+
+    extra = extra or {}
+    first = next(iter(runs.values()))
+    headers = ["network", "parameters", "best val accuracy", "test accuracy", "time per epoch (median)", *extra]
+    rows = [
+        [name, h.meta["params"], f"{h.best_val_acc:.2%}", f"{h.test_acc:.2%}", f"{statistics.median(h.column('seconds')):.1f} s",
+         *(extra[col].get(name, "") for col in extra)]
+        for name, h in runs.items()
+    ]  # fmt: skip
+    caption = (
+        f"{first.meta['dataset']}, {first.meta['data_source']}; profile {first.config['profile']!r}, "
+        f"{first.config['epochs']} epochs, seed {first.config['seed']}; {first.meta['hardware']}"
+    )
+    return Table(headers, rows, caption=caption)

@@ -10,6 +10,10 @@
   ``weights_only=True``; ``resume=True`` continues from it.
 - The model kept at the end is the one with the best *validation* accuracy; the
   test set is evaluated once, on that model.
+- Started by ``torchrun --nproc_per_node=K``, ``fit`` trains with
+  DistributedDataParallel: each rank trains on its own shard of every epoch,
+  ``batch_size`` stays the global batch (each rank takes ``batch_size / K``),
+  and only rank 0 prints and writes checkpoints. One process is the plain run.
 
 Run ``python -m resnotes.train --help`` for the command line.
 """
@@ -54,7 +58,9 @@ class TrainConfig:
     momentum: float = 0.9
     nesterov: bool = False
     weight_decay: float = 1e-4
-    schedule: str = "step"  # "step" (/10 at 50% and 75%), "cosine" or "onecycle"
+    schedule: str = "step"  # "step" (/10 at each milestone), "cosine" or "onecycle"
+    milestones: tuple[float, ...] = (0.5, 0.75)  # "step": fractions of training where the lr drops
+    lr_decay: float = 0.1  # "step": the factor at each milestone (WRN uses 0.2)
     warmup_epochs: float = 0.0  # linear warm-up from lr/10 (onecycle: from lr/25)
     label_smoothing: float = 0.0
     seed: int = 0
@@ -64,10 +70,11 @@ class TrainConfig:
     compile: bool = False  # torch.compile the model
     deterministic: bool = False  # deterministic GPU kernels (slower); CPU runs are deterministic anyway
     eval_batch_size: int = 500
-    checkpoint_dir: str | None = None  # write last.pt here after every epoch
+    checkpoint_dir: str | None = None  # write last.pt here after every epoch (rank 0 only)
     resume: bool = True  # continue from checkpoint_dir/last.pt when it exists
     profile: str = "custom"  # recorded in the history only
     progress: bool = True  # tqdm bars (the per-epoch lines print regardless)
+    trace_dir: str | None = None  # debugging: each rank writes the training indices of every epoch here
 
     def __post_init__(self) -> None:
         if not isinstance(self.epochs, int) or self.epochs < 1:
@@ -84,6 +91,11 @@ class TrainConfig:
             raise ValueError(f"warmup_epochs must be in [0, epochs), got {self.warmup_epochs}")
         if not 0 <= self.label_smoothing < 1:
             raise ValueError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
+        self.milestones = tuple(self.milestones)
+        if any(not 0 < f < 1 for f in self.milestones) or list(self.milestones) != sorted(self.milestones):
+            raise ValueError(f"milestones must be increasing fractions of training in (0, 1), got {self.milestones}")
+        if not 0 < self.lr_decay < 1:
+            raise ValueError(f"lr_decay must be in (0, 1), got {self.lr_decay}")
         if self.weight_decay < 0 or not 0 <= self.momentum < 1:
             raise ValueError("weight_decay must be >= 0 and momentum in [0, 1)")
 
@@ -102,7 +114,7 @@ def learning_rate(config: TrainConfig, step: int, steps_per_epoch: int) -> float
         return config.lr * (0.1 + 0.9 * step / warmup)
     if config.schedule == "step":
         epoch = step / steps_per_epoch
-        return config.lr * 0.1 ** ((epoch >= 0.5 * config.epochs) + (epoch >= 0.75 * config.epochs))
+        return config.lr * config.lr_decay ** sum(epoch >= f * config.epochs for f in config.milestones)
     return config.lr * 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, total - warmup)))
 
 
@@ -192,25 +204,55 @@ def _cpu_state(model: nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
 
 
+def distributed_context() -> tuple[int, int, int]:
+    """(rank, local rank, world size) from torchrun's environment; (0, 0, 1) for a plain run.
+
+    Under torchrun with more than one process, this also joins the process
+    group (NCCL on CUDA, gloo on the CPU) if that has not been done yet.
+    """
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    if world_size <= 1:
+        return 0, 0, 1
+    import torch.distributed as dist
+
+    rank, local_rank = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    return rank, local_rank, world_size
+
+
 def fit(model: nn.Module, data: CifarData, config: TrainConfig, name: str | None = None) -> History:
     """Train ``model`` on ``data`` and return its ``History``.
 
     On return the model holds the weights of the epoch with the best validation
     accuracy, and ``history.test_acc`` is that model's test accuracy.
     """
+    rank, local_rank, world_size = distributed_context()
+    if world_size > 1 and config.batch_size % world_size:
+        raise ValueError(f"batch_size {config.batch_size} must be divisible by the {world_size} processes")
     device = pick_device(config.device)
+    if world_size > 1 and device.type == "cuda":
+        device = torch.device("cuda", local_rank)
+        torch.cuda.set_device(device)
+    log = print if rank == 0 else (lambda *args, **kwargs: None)
     if config.deterministic:
         make_deterministic()
     seed_everything(config.seed)
     on_cuda = device.type == "cuda"
     channels_last = config.channels_last and on_cuda
     model = model.to(device, memory_format=torch.channels_last if channels_last else torch.preserve_format)
-    step_model = torch.compile(model) if config.compile else model
+    step_model = model
+    if world_size > 1:
+        from torch.nn.parallel import DistributedDataParallel
+
+        step_model = DistributedDataParallel(model, device_ids=[device.index] if on_cuda else None)
+    step_model = torch.compile(step_model) if config.compile else step_model
 
     def batches(images, labels, train):
+        shard = {"rank": rank, "world_size": world_size} if train else {}
         return DeviceBatches(
-            images, labels, config.batch_size if train else config.eval_batch_size, device,
-            data.mean, data.std, train=train, seed=config.seed, channels_last=channels_last,
+            images, labels, config.batch_size // world_size if train else config.eval_batch_size, device,
+            data.mean, data.std, train=train, seed=config.seed, channels_last=channels_last, **shard,
         )  # fmt: skip
 
     train_batches = batches(data.train_images, data.train_labels, True)
@@ -231,9 +273,10 @@ def fit(model: nn.Module, data: CifarData, config: TrainConfig, name: str | None
             "test_images": len(data.test_labels),
             "device": device.type,
             "hardware": hardware_description(device),
+            "world_size": world_size,
             **environment_summary(),
         },
-        config=asdict(config),
+        config=json.loads(json.dumps(asdict(config))),  # as it reads back from JSON (tuples become lists)
     )
     best_state = None
     start_epoch = 0
@@ -243,10 +286,11 @@ def fit(model: nn.Module, data: CifarData, config: TrainConfig, name: str | None
         found = ckpt_path if ckpt_path.is_file() else ckpt_path.with_name(PREVIOUS_NAME)
         if found.is_file():
             start_epoch, best_state = _resume(found, model, optimizer, history, config)
-            print(f"Resumed from {found.name} after epoch {start_epoch}")
+            log(f"Resumed from {found.name} after epoch {start_epoch}")
 
-    print(f"Training {history.meta['model']} ({history.meta['params']:,} params) on {history.meta['hardware']}")
-    print(f"  data: {data.describe()}")
+    processes = f" x {world_size} processes" if world_size > 1 else ""
+    log(f"Training {history.meta['model']} ({history.meta['params']:,} params) on {history.meta['hardware']}{processes}")
+    log(f"  data: {data.describe()}")
     run_start = time.perf_counter() - history.seconds
     for epoch in range(start_epoch, config.epochs):
         model.train()
@@ -255,7 +299,7 @@ def fit(model: nn.Module, data: CifarData, config: TrainConfig, name: str | None
         loss_sum = torch.zeros((), device=device)
         correct = torch.zeros((), device=device, dtype=torch.long)
         seen = 0
-        bar = progress(train_batches, total=steps_per_epoch, desc=f"epoch {epoch + 1}/{config.epochs}", disable=not config.progress)
+        bar = progress(train_batches, total=steps_per_epoch, desc=f"epoch {epoch + 1}/{config.epochs}", disable=not config.progress or rank != 0)
         for step, (images, labels) in enumerate(bar):
             lr = learning_rate(config, epoch * steps_per_epoch + step, steps_per_epoch)
             for group in optimizer.param_groups:
@@ -274,6 +318,17 @@ def fit(model: nn.Module, data: CifarData, config: TrainConfig, name: str | None
             loss_sum += loss.detach() * len(labels)
             correct += (logits.argmax(1) == labels).sum()
             seen += len(labels)
+        if config.trace_dir is not None:
+            used = train_batches.last_order[: steps_per_epoch * train_batches.batch_size]
+            trace = Path(config.trace_dir) / f"rank{rank}-epoch{epoch + 1}.json"
+            trace.parent.mkdir(parents=True, exist_ok=True)
+            trace.write_text(json.dumps(used.tolist()))
+        if world_size > 1:  # add up every rank's share of the epoch's statistics
+            import torch.distributed as dist
+
+            totals = torch.stack([loss_sum.float(), correct.float(), torch.tensor(float(seen), device=device)])
+            dist.all_reduce(totals)
+            loss_sum, correct, seen = totals[0], totals[1], int(totals[2].item())
         if device.type == "cuda":
             torch.cuda.synchronize()
         train_seconds = time.perf_counter() - epoch_start
@@ -292,12 +347,12 @@ def fit(model: nn.Module, data: CifarData, config: TrainConfig, name: str | None
             history.best_val_acc, history.best_epoch = val_acc, epoch + 1
             best_state = _cpu_state(model)
         history.seconds = time.perf_counter() - run_start
-        print(
+        log(
             f"epoch {epoch + 1:3d}/{config.epochs}  loss {record['train_loss']:.3f}  "
             f"train {record['train_acc']:.2%}  val {val_acc:.2%}  lr {lr:.4f}  "
             f"{train_seconds:.1f} s  {record['images_per_s']:.0f} img/s"
         )
-        if ckpt_path is not None:
+        if ckpt_path is not None and rank == 0:
             ckpt_path.parent.mkdir(parents=True, exist_ok=True)
             _atomic_save(
                 {
@@ -315,10 +370,15 @@ def fit(model: nn.Module, data: CifarData, config: TrainConfig, name: str | None
                 ckpt_path,
             )
 
+        if world_size > 1 and ckpt_path is not None:
+            import torch.distributed as dist
+
+            dist.barrier()  # no rank runs ahead of the checkpoint it may have to resume from
+
     model.load_state_dict(best_state)
     test_batches = batches(data.test_images, data.test_labels, False)
     history.test_acc = evaluate(model, test_batches, config.amp)
-    print(f"Test accuracy {history.test_acc:.2%} (model from epoch {history.best_epoch}, chosen on validation)")
+    log(f"Test accuracy {history.test_acc:.2%} (model from epoch {history.best_epoch}, chosen on validation)")
     return history
 
 
@@ -398,7 +458,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--model", required=True, metavar="NAME", help=f"a registered model: {', '.join(list_models())}")
     parser.add_argument("--dataset", default="cifar10", choices=["cifar10", "cifar100"], help="default: cifar10")
-    parser.add_argument("--profile", default=None, choices=list(PROFILES), help=f"one of {', '.join(PROFILES)}; default: $RESNOTES_PROFILE, else fast on a GPU and demo otherwise")
+    parser.add_argument("--profile", default=None, choices=list(PROFILES), help=f"one of {', '.join(PROFILES)}; default: $RESNOTES_PROFILE, else fast on a GPU and demo otherwise. Under paper, the model's own published recipe (epochs, batch, schedule) applies")
     parser.add_argument("--epochs", type=_at_least(1), default=None, help="override the profile's number of epochs")
     parser.add_argument("--batch-size", type=_at_least(1), default=None, help="override the profile's batch size")
     parser.add_argument("--lr", type=_positive_float, default=None, help="override the profile's peak learning rate")
@@ -409,12 +469,20 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--deterministic", action="store_true", help="deterministic GPU kernels (slower)")
     parser.add_argument("--out", default="runs", help="folder for the run's checkpoints and history.json (default: runs/)")
     parser.add_argument("--no-resume", action="store_true", help="start afresh even if the run's checkpoint exists")
+    parser.add_argument("--ledger", default=None, metavar="DIR", help="also write the run's results record (JSON) into DIR, e.g. results/")
+    parser.add_argument("--trace-indices", default=None, metavar="DIR", help="debugging: each process writes the training indices it used in each epoch into DIR")
+    parser.epilog = (
+        "Multi-GPU: torchrun --nproc_per_node=K -m resnotes.train ... runs DistributedDataParallel; each process "
+        "trains on its own shard of every epoch, --batch-size stays the global batch, and only rank 0 writes "
+        "checkpoints, logs and the ledger. Bad arguments, an unknown model (with the closest names) and a "
+        "checkpoint from another seed are refused with a message."
+    )
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     from .models import get_spec
-    from .profiles import get_profile
+    from .profiles import get_profile, paper_recipe
 
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -431,16 +499,32 @@ def main(argv: list[str] | None = None) -> int:
     data = load_cifar(args.dataset, **subset, seed=args.seed)
     seed_everything(args.seed)  # the initial weights depend on the seed too
     model = create_model(args.model, num_classes=data.num_classes)
+    recipe = paper_recipe(args.model, args.dataset) if profile.name == "paper" else {}
     overrides = {k: v for k, v in {"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr}.items() if v is not None}
+    overrides = {**recipe, **overrides}
     out = Path(args.out) / f"{args.model}-{args.dataset}-{profile.name}-seed{args.seed}"
     config = profile.train_config(
         seed=args.seed, compile=args.compile, deterministic=args.deterministic,
-        checkpoint_dir=str(out), resume=not args.no_resume, **overrides,
+        checkpoint_dir=str(out), resume=not args.no_resume, trace_dir=args.trace_indices, **overrides,
     )  # fmt: skip
-    print(f"{profile}; {data.describe()}")
+    rank, _, world_size = distributed_context()
+    if rank == 0:
+        print(f"{profile}; {data.describe()}")
     history = fit(model, data, config, name=args.model)
-    history.to_json(out / "history.json")
-    print(history.summary())
+    if rank == 0:
+        history.to_json(out / "history.json")
+        print(history.summary())
+        if args.ledger:
+            from .ledger import make_record, write_record
+            from .models import count_flops
+
+            record = make_record(history, model_kwargs={**get_spec(args.model).kwargs, "num_classes": data.num_classes}, flops_per_image=count_flops(model), world_size=world_size)
+            print(f"results record: {write_record(record, args.ledger)}")
+    if world_size > 1:
+        import torch.distributed as dist
+
+        dist.barrier()
+        dist.destroy_process_group()
     return 0
 
 

@@ -5,7 +5,7 @@ The factories live in their family's module, for example
 re-exported here, so that ``resnotes.models.pyramidnet`` stays the module.
 """
 
-from . import preact_resnet, pyramidnet, stochastic_depth  # noqa: F401  (registers their models)
+from . import attention, densenet, preact_resnet, pyramidnet, se_cbam, stochastic_depth, wide_resnet  # noqa: F401  (registers their models)
 from .registry import ModelSpec, count_flops, count_parameters, create_model, get_spec, list_models, register
 
 __all__ = ["ModelSpec", "count_flops", "count_parameters", "create_model", "get_spec", "list_models", "register"]

@@ -137,10 +137,12 @@ class PreActResNet(nn.Module):
         bottleneck: bool = False,
         num_classes: int = 10,
         residual: bool = True,
+        unit: type[PreActUnit] | None = None,
     ):
         super().__init__()
         n = units_per_stage(depth, bottleneck)
-        unit = PreActBottleneckUnit if bottleneck else PreActBasicUnit
+        # ``unit`` swaps in another unit class with the same signature, e.g. one with SE or CBAM.
+        unit = unit or (PreActBottleneckUnit if bottleneck else PreActBasicUnit)
         self.depth = depth
         self.stem = conv3x3(3, STAGE_WIDTHS[0])
         stages = []

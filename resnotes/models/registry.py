@@ -80,10 +80,11 @@ def count_flops(model: nn.Module, input_size: tuple[int, ...] = (1, 3, 32, 32)) 
     from torch.utils.flop_counter import FlopCounterMode
 
     was_training = model.training
+    device = next(model.parameters()).device
     model.eval()
     try:
         with torch.no_grad(), FlopCounterMode(display=False) as counter:
-            model(torch.zeros(input_size))
+            model(torch.zeros(input_size, device=device))
     finally:
         model.train(was_training)
     return counter.get_total_flops()

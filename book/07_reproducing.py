@@ -1,0 +1,139 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Appendix: reproducing at full scale
+#
+# The chapters train under short profiles so that they run in minutes. This
+# appendix gives the exact commands that train each paper's network with the
+# paper's own recipe on full CIFAR, on one GPU or on several, how long they
+# take where we have measured it, and how to resume a run.
+#
+# ## One command per paper row
+#
+# `python -m resnotes.train --profile paper` applies the model's published
+# recipe: epochs, batch size, learning rate, milestones, Nesterov momentum and
+# weight decay, from `resnotes.profiles.PAPER_RECIPES`. `--ledger results`
+# writes the run's record into the results ledger when it finishes. The table
+# below is generated from the registry and the recipes, so it cannot drift
+# from the code.
+
+# %% tags=["nbval-ignore-output"]
+from pathlib import Path
+
+from resnotes.ledger import load_ledger
+from resnotes.models import get_spec
+from resnotes.profiles import PROFILES, get_profile, paper_recipe
+from resnotes.report import Table, banner
+
+print(banner(get_profile()))  # this page trains nothing; the profile only says how it was rendered
+
+# %%
+
+PAPER_ROWS = [
+    "preact_resnet110", "preact_resnet164", "preact_resnet1001",
+    "pyramidnet110_a48", "pyramidnet272_a200_bottleneck",
+    "densenet40_k12", "densenet_bc100_k12", "densenet_bc190_k40",
+    "attention92", "attention452",
+    "resnet110_stochastic_depth", "wrn28_10",
+]  # fmt: skip
+paper_profile = PROFILES["paper"]
+rows = []
+for name in PAPER_ROWS:
+    recipe = {**{"epochs": paper_profile.epochs, "batch_size": paper_profile.batch_size, "lr": paper_profile.lr}, **paper_recipe(name)}
+    milestones = ", ".join(f"{m:.0%}" for m in recipe.get("milestones", (0.5, 0.75)))
+    schedule = (f"{recipe['epochs']} epochs, batch {recipe['batch_size']}, lr {recipe['lr']} ×{recipe.get('lr_decay', 0.1)} at {milestones}"
+                + (", Nesterov" if recipe.get("nesterov") else "") + (f", wd {recipe['weight_decay']}" if "weight_decay" in recipe else ""))  # fmt: skip
+    rows.append([name, get_spec(name).source or "", schedule, f"`python -m resnotes.train --model {name} --profile paper --ledger results`"])
+Table(["model", "counts from", "paper recipe", "one GPU"], rows)
+
+# %% [markdown]
+# For CIFAR-100, add `--dataset cifar100` (PyramidNet then uses its CIFAR-100
+# learning rate, 0.5). Add `--seed N` for more seeds: the papers report
+# medians or means of several runs, and one run is not enough to compare two
+# networks a few tenths of a point apart.
+#
+# Every recipe also warms the learning rate up over the first epoch, and every
+# run holds out 5,000 training images for validation, on which the kept
+# checkpoint is chosen; the papers train on all 50,000 and report the final
+# epoch. Both differences are deliberate: the first keeps very deep networks
+# from diverging at the start, and the second keeps the test set out of every
+# decision.
+#
+# ## Several GPUs
+#
+# The same command runs with DistributedDataParallel under `torchrun`:
+#
+# ```bash
+# torchrun --standalone --nproc_per_node=4 -m resnotes.train \
+#     --model densenet_bc190_k40 --profile paper --ledger results
+# ```
+#
+# Each process trains on its own quarter of every epoch. `--batch-size` (here
+# the recipe's) stays the *global* batch, split evenly between the processes,
+# so the optimisation is that of the one-GPU run and the recipe needs no
+# change. Only rank 0 prints, writes checkpoints and writes the ledger. On a
+# CPU the processes use the gloo backend; CI runs a two-process run that way
+# and checks that the two ranks cover every training image exactly once per
+# epoch.
+#
+# ## Expected times
+#
+# From the ledger: the short GPU check (`python -m resnotes.bench gpu`) times
+# a couple of epochs of each chapter's paper model on full CIFAR-10, and the
+# training runs record their own time per epoch. The projection multiplies
+# the measured time per epoch by the recipe's epochs; it ignores evaluation
+# time and assumes the same batch size and hardware.
+
+# %% tags=["nbval-ignore-output"]
+RESULTS = Path("../results") if Path("../results").is_dir() else Path("results")
+ledger = load_ledger(RESULTS)
+rows = []
+for name in PAPER_ROWS:
+    found = [r for r in ledger if r["model"] == name and r["train_images"] >= 40_000]
+    if not found:
+        rows.append([name, "not yet measured", "", ""])
+        continue
+    latest = max(found, key=lambda r: r["created"])
+    epochs = paper_recipe(name).get("epochs", PROFILES["paper"].epochs)
+    hours = latest["seconds_per_epoch"] * epochs / 3600
+    rows.append([name, f"{latest['seconds_per_epoch']:.1f} s ({latest['hardware']['device']} × {latest['hardware']['count']}, batch {latest['schedule']['batch_size']})",
+                 f"{hours:.1f} h for {epochs} epochs", latest["file"]])  # fmt: skip
+Table(["model", "measured time per epoch, full CIFAR-10", "projected paper schedule", "ledger record"], rows)
+
+# %% [markdown]
+# "Not yet measured" means what it says: no full-data run of that model is in
+# the ledger yet. Run the GPU check on a GPU and commit the records it writes
+# to fill the table in:
+#
+# ```bash
+# python -m resnotes.bench gpu            # at most about 8 minutes on one GPU
+# git add results/ && git commit -m "GPU check on <device>"
+# ```
+#
+# ## Resuming
+#
+# A run writes `runs/<model>-<dataset>-<profile>-seed<seed>/last.pt` after
+# every epoch, atomically, and keeps the one before as `previous.pt`. Running
+# **the same command again** resumes from `last.pt`: the weights, the
+# optimiser, the epoch, the learning-rate schedule, the data order and the
+# random state all continue exactly, so an interrupted run ends where an
+# uninterrupted one would (a CI test kills a run with SIGKILL mid-epoch and
+# checks this bit for bit). `--no-resume` starts afresh. Resuming with another
+# seed is refused, because it would change the data order. A damaged
+# `last.pt` is reported by name, with the kept `previous.pt` to fall back on.
+#
+# On a shared cluster, point `--out` at a persistent folder, and resubmit the
+# same command when the job's time limit ends.

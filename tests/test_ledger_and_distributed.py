@@ -1,0 +1,122 @@
+"""The results ledger, the multi-process command line (DDP on gloo) and the GPU check command."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from conftest import write_cifar10_pickles
+from resnotes.bench import gpu_benchmark
+from resnotes.data import DeviceBatches
+from resnotes.ledger import SCHEMA, load_ledger, make_record, validate, write_record
+from resnotes.models.preact_resnet import preact_resnet
+from resnotes.train import TrainConfig, fit
+
+ROOT = Path(__file__).resolve().parent.parent
+COMMITTED = sorted((ROOT / "results").glob("*.json"))
+
+
+@pytest.fixture
+def record(tiny_cifar10):
+    torch.manual_seed(0)
+    model = preact_resnet(depth=8)
+    history = fit(model, tiny_cifar10, TrainConfig(epochs=1, batch_size=16, progress=False, profile="smoke"), name="preact_resnet8")
+    return make_record(history, model_kwargs={"depth": 8}, flops_per_image=12345)
+
+
+def test_a_record_has_every_field_and_round_trips(record, tmp_path):
+    assert set(record) == set(SCHEMA)
+    assert record["dataset"] == "CIFAR-10"
+    assert record["hardware"]["count"] == 1 and record["profile"] == "smoke" and record["epochs"] == 1
+    path = write_record(record, tmp_path)
+    again = write_record(record, tmp_path)  # never overwrites an earlier record
+    assert path != again
+    rows = load_ledger(tmp_path)
+    assert len(rows) == 2 and rows[0]["test_acc"] == record["test_acc"]
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda r: r.pop("seed"), "missing field 'seed'"),
+        (lambda r: r.update(test_acc=93.1), "test_acc must be a fraction"),
+        (lambda r: r.update(params="1.7M"), "field 'params' must be int"),
+        (lambda r: r.update(dataset="ImageNet"), "dataset must name a CIFAR dataset"),
+        (lambda r: r.update(kind="guess"), "kind must be one of"),
+        (lambda r: r.update(surprise=1), "unknown field 'surprise'"),
+        (lambda r: r.update(hardware={"device": "H100"}), "hardware must give 'device' and 'count'"),
+    ],
+)
+def test_invalid_records_are_rejected(record, tmp_path, change, message):
+    bad = json.loads(json.dumps(record))
+    change(bad)
+    assert any(message in error for error in validate(bad)), validate(bad)
+    with pytest.raises(ValueError, match="invalid ledger record"):
+        write_record(bad, tmp_path)
+    (tmp_path / "bad.json").write_text(json.dumps(bad))
+    with pytest.raises(ValueError, match="bad.json is not a valid ledger record"):
+        load_ledger(tmp_path)
+
+
+@pytest.mark.parametrize("path", COMMITTED, ids=[p.name for p in COMMITTED])
+def test_every_committed_result_file_validates(path):
+    assert validate(json.loads(path.read_text())) == []
+
+
+def test_the_ledger_folder_is_committed_and_loads():
+    assert (ROOT / "results" / "README.md").is_file()
+    assert len(load_ledger(ROOT / "results")) == len(COMMITTED)
+
+
+@pytest.mark.parametrize("n, world_size", [(20, 2), (21, 2), (30, 3), (9, 4)])
+def test_shards_cover_the_epoch_once(n, world_size):
+    images = torch.zeros(n, 3, 32, 32, dtype=torch.uint8)
+    labels = torch.arange(n)
+    seen = []
+    for rank in range(world_size):
+        batches = DeviceBatches(images, labels, 2, rank=rank, world_size=world_size, seed=3)
+        batches.set_epoch(5)
+        seen.append(torch.cat([y for _, y in batches]).tolist())
+    assert len({len(s) for s in seen}) == 1, "ranks must run the same number of samples"
+    flat = [i for s in seen for i in s]
+    assert len(flat) == len(set(flat)), "an image was seen twice in one epoch"
+    assert len(flat) == n - n % world_size
+
+
+def test_torchrun_two_processes_cover_the_epoch_once_and_write_one_record(tmp_path):
+    data_dir = tmp_path / "data"
+    write_cifar10_pickles(data_dir, per_class_train=20, per_class_test=10)
+    env = {**os.environ, "RESNOTES_DATA": str(data_dir), "RESNOTES_CACHE_DIR": str(tmp_path / "cache"),
+           "RESNOTES_PROGRESS": "0", "OMP_NUM_THREADS": "1"}  # fmt: skip
+    command = [
+        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+        "-m", "resnotes.train", "--model", "preact_resnet20", "--profile", "smoke", "--epochs", "2",
+        "--out", str(tmp_path / "runs"), "--ledger", str(tmp_path / "results"), "--trace-indices", str(tmp_path / "trace"),
+    ]  # fmt: skip
+    done = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    # 200 training images, 10% held out for validation: 180, split between two ranks.
+    for epoch in (1, 2):
+        shards = [json.loads((tmp_path / "trace" / f"rank{rank}-epoch{epoch}.json").read_text()) for rank in (0, 1)]
+        assert len(shards[0]) == len(shards[1]) == 90
+        assert sorted(shards[0] + shards[1]) == list(range(180)), "the two ranks must cover the epoch exactly once"
+    records = list((tmp_path / "results").glob("*.json"))
+    assert len(records) == 1, "only rank 0 writes the ledger"
+    record = json.loads(records[0].read_text())
+    assert validate(record) == [] and record["hardware"]["count"] == 2 and record["epochs"] == 2
+    assert done.stdout.count("Training preact_resnet20") == 1, "only rank 0 logs"
+    assert (tmp_path / "runs" / "preact_resnet20-cifar10-smoke-seed0" / "last.pt").is_file()
+
+
+def test_gpu_check_refuses_to_run_without_a_gpu_unless_asked(tiny_cifar10, tmp_path):
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    with pytest.raises(SystemExit, match="needs a CUDA GPU"):
+        gpu_benchmark(out=str(tmp_path))
+    records = gpu_benchmark(["preact_resnet20"], epochs=1, profile_name="smoke", out=str(tmp_path), allow_cpu=True, data_kwargs={})
+    assert len(records) == 1 and records[0]["kind"] == "bench" and records[0]["peak_memory_bytes"] is None
+    assert len(load_ledger(tmp_path)) == 1
