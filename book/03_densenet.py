@@ -297,7 +297,7 @@ results_table(runs, extra={"GFLOPs / image": flops})
 # names; the paper's are in the Table 6 section above. Under the short
 # profiles, neither network is close to converged, and one seed cannot
 # separate two networks a point apart. The `time per epoch` column shows the
-# cost side: at equal parameters, the DenseNet spends several times the
+# cost side: at equal parameters, the DenseNet spends almost three times the
 # FLOPs of the ResNet, and on a CPU its many thin layers and concatenations
 # make it slower still.
 #

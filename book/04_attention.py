@@ -241,7 +241,7 @@ for reading, bottom in [("max(2, r) = 3 (ours)", None), ("r + 1 = 4", 4), ("2r =
 Table(["units at the bottom of the mask (Attention-452)", "parameters", "gap to the paper's 8.6M"], rows)
 
 # %% [markdown]
-# Only our reading lands within 5% of the paper's 8.6M, which is why we chose
+# Of these three readings, only ours lands within 5% of the paper's 8.6M, which is why we chose
 # it; `attention_net(..., bottom_units=...)` lets you try the others.
 #
 # ## ARL against NAL

@@ -154,50 +154,58 @@ print(f"WRN-28-10: {count_parameters(wrn):,} parameters (paper: 36.5M), {count_f
 # ## Accuracy against parameters and FLOPs
 #
 # The papers' figures (CIFAR-10 test error, original dataset, full schedules)
-# and every training run in our ledger are drawn together, but kept apart:
-# the papers' points are grey circles, ours are coloured triangles labelled
-# with their profile and dataset. FLOPs are ours, counted for one 32×32 image
+# and every training run in our ledger are drawn on the same cost axes, but in
+# separate rows: the papers' points on top, ours below, as triangles labelled
+# with their profile, dataset and hardware. FLOPs are ours, counted for one 32×32 image
 # with our implementation of each paper's network, since most papers do not
 # give them. EfficientNet-B7 is left out: its numbers are not from CIFAR-scale
 # training (see above).
 
 # %%
-PAPER_POINTS = {  # model -> CIFAR-10 error (%) in its paper
-    "preact_resnet110": 6.37, "preact_resnet164": 5.46, "preact_resnet1001": 4.92,
-    "pyramidnet110_a48": 4.62, "pyramidnet110_a270": 3.73, "pyramidnet272_a200_bottleneck": 3.31,
-    "densenet40_k12": 5.24, "densenet_bc100_k12": 4.51, "densenet_bc250_k24": 3.62, "densenet_bc190_k40": 3.46,
-    "attention92": 4.99, "attention236": 4.14, "attention452": 3.90,
-    "resnet110_stochastic_depth": 5.25, "wrn28_10": 4.00,
+PAPER_POINTS = {  # model -> (label, CIFAR-10 error (%) in its paper)
+    "preact_resnet110": ("ResNet-110", 6.37), "preact_resnet164": ("ResNet-164", 5.46), "preact_resnet1001": ("ResNet-1001", 4.92),
+    "pyramidnet110_a48": ("PyramidNet-110 α=48", 4.62), "pyramidnet110_a270": ("PyramidNet-110 α=270", 3.73),
+    "pyramidnet272_a200_bottleneck": ("PyramidNet-272 α=200", 3.31),
+    "densenet40_k12": ("DenseNet-40", 5.24), "densenet_bc100_k12": ("DenseNet-BC-100", 4.51),
+    "densenet_bc250_k24": ("DenseNet-BC-250", 3.62), "densenet_bc190_k40": ("DenseNet-BC-190", 3.46),
+    "attention92": ("Attention-92", 4.99), "attention236": ("Attention-236", 4.14), "attention452": ("Attention-452", 3.90),
+    "resnet110_stochastic_depth": ("ResNet-110, stoch. depth", 5.25), "wrn28_10": ("WRN-28-10", 4.00),
 }  # fmt: skip
 costs = {}
 for name in list(PAPER_POINTS) + [r["model"] for r in ledger]:
     if name not in costs:
         model = create_model(name)
         costs[name] = (count_parameters(model), count_flops(model))
-fig, axes = plt.subplots(1, 2, figsize=(12, 4.6), constrained_layout=True)
-for ax, index, label in [(axes[0], 0, "parameters"), (axes[1], 1, "FLOPs per 32×32 image")]:
-    xs = [costs[n][index] for n in PAPER_POINTS]
-    ys = [100 - e for e in PAPER_POINTS.values()]
-    ax.scatter(xs, ys, color="grey", label="papers (CIFAR-10, full schedule)")
-    for name, x, y in zip(PAPER_POINTS, xs, ys):
-        ax.annotate(name, (x, y), textcoords="offset points", xytext=(4, 3), fontsize=6, color="dimgrey")
-    for record in [r for r in ledger if r["kind"] == "train"]:
+ours = [r for r in ledger if r["kind"] == "train"]
+fig, axes = plt.subplots(2, 2, figsize=(12, 8), constrained_layout=True, sharex="col", height_ratios=[3, 2])
+for column, (index, label) in enumerate([(0, "parameters"), (1, "FLOPs per 32×32 image")]):
+    top, bottom = axes[0, column], axes[1, column]
+    for position, (name, (short, error)) in enumerate(PAPER_POINTS.items()):
+        x = costs[name][index]
+        top.scatter([x], [100 - error], color="grey")
+        top.annotate(short, (x, 100 - error), textcoords="offset points", xytext=(5, -8 if position % 2 else 4), fontsize=7, color="dimgrey")
+    top.set_title("the papers: CIFAR-10, full schedules", fontsize=10)
+    top.set_ylabel("test accuracy (%)")
+    for record in ours:
         x = record["params"] if index == 0 else record["flops_per_image"]
-        ax.scatter([x], [100 * record["test_acc"]], marker="^", s=60,
-                   label=f"ours: {record['model']}, {record['profile']}, {record['dataset']}, {record['epochs']} ep")  # fmt: skip
-    ax.set_xscale("log")
-    ax.set_xlabel(label)
-    ax.set_ylabel("CIFAR-10 test accuracy (%)")
-    ax.grid(alpha=0.3)
-axes[0].legend(fontsize=7, loc="lower right")
-fig.suptitle("Accuracy against cost: the papers' figures and our ledger, drawn apart", fontsize=10)
+        bottom.scatter([x], [100 * record["test_acc"]], marker="^", s=60,
+                       label=f"{record['model']}: {record['profile']}, {record['epochs']} epochs, {record['dataset']}, {record['hardware']['device']}")  # fmt: skip
+    bottom.set_title(f"ours, from the ledger ({len(ours)} training run{'' if len(ours) == 1 else 's'})", fontsize=10)
+    bottom.set_ylabel("test accuracy (%)")
+    bottom.set_xscale("log")
+    bottom.set_xlabel(label)
+    for ax in (top, bottom):
+        ax.grid(alpha=0.3)
+if ours:
+    axes[1, 0].legend(fontsize=7, loc="lower right")
+fig.suptitle("Accuracy against cost. The two rows come from different data and schedules: compare within a row.", fontsize=10)
 plt.show()
 
 # %% [markdown]
-# Read the grey points as the papers' claims and the triangles as what this
-# project has measured, under the profile in the legend. A triangle from a
-# short CPU run sits far below the grey points; that is the schedule and the
-# subset, not the architecture. Among the papers' points, accuracy grows
+# Read the top row as the papers' claims and the bottom row as what this
+# project has measured, under the profile in the legend. A run from a short
+# CPU profile reaches far lower accuracy than the papers' points; that is the
+# schedule and the subset, not the architecture. Among the papers' points, accuracy grows
 # with parameters only loosely: at about 1.7M parameters, the networks of
 # this book span almost two points of error (6.37% for ResNet-110 against
 # 4.62% for PyramidNet-110 with α=48), and DenseNet-BC-100 beats ResNet-110
@@ -261,7 +269,7 @@ results_table(runs)
 # additions, and a measure of their cost in time. In the committed `demo`
 # run (ResNet-14, 10 epochs on 4,500 images, CPU), the three networks end
 # within two points of each other on the 1,000 test images, and CBAM takes
-# about 1.7 times the plain network's time per epoch for 1% more FLOPs. On a
+# about 1.6 times the plain network's time per epoch for 1% more FLOPs. On a
 # CPU the gates cost more time than their FLOPs suggest: they are many small,
 # memory-bound operations.
 #
