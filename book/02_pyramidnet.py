@@ -47,7 +47,7 @@ from resnotes.models import count_flops, count_parameters, get_spec
 from resnotes.models.preact_resnet import preact_resnet
 from resnotes.models.pyramidnet import PyramidBasicUnit, pyramid_widths, pyramidnet, zero_pad_shortcut
 from resnotes.plot import learning_curves
-from resnotes.profiles import get_profile
+from resnotes.profiles import get_profile, paper_recipe
 from resnotes.report import Table, banner
 from resnotes.train import fit
 
@@ -233,7 +233,7 @@ print(data.describe())
 
 # %% tags=["nbval-ignore-output"]
 # Han et al.: 300 epochs, Nesterov momentum, lr / 10 at 50% and 75% (the step schedule).
-config = profile.train_config(**profile.pick(smoke={}, demo={}, fast={}, paper={"epochs": 300, "nesterov": True}))
+config = profile.train_config(**profile.pick(smoke={}, demo={}, fast={}, paper=paper_recipe("pyramidnet110_a48")))
 candidates = {f"ResNet-{depth}": lambda: preact_resnet(depth=depth), f"PyramidNet-{depth} (α={alpha})": lambda: pyramidnet(depth=depth, alpha=alpha)}
 runs, trained = {}, {}
 for name, build in candidates.items():

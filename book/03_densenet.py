@@ -50,7 +50,7 @@ from resnotes.models import count_flops, count_parameters, get_spec
 from resnotes.models.densenet import DenseBlock, DenseLayer, densenet_bc
 from resnotes.models.preact_resnet import preact_resnet
 from resnotes.plot import learning_curves
-from resnotes.profiles import get_profile
+from resnotes.profiles import get_profile, paper_recipe
 from resnotes.report import Table, banner, results_table
 from resnotes.runtime import hardware_description, pick_device
 from resnotes.train import fit
@@ -272,7 +272,7 @@ print("ratio plain / efficient by depth:", ", ".join(f"L={d}: {p / e:.2f}x" for 
 # %% tags=["nbval-ignore-output"]
 dense_depth = profile.pick(smoke=16, demo=40, fast=100, paper=100)
 resnet_depth = profile.pick(smoke=8, demo=14, fast=56, paper=56)
-config = profile.train_config(**profile.pick(smoke={}, demo={}, fast={}, paper={"epochs": 300, "batch_size": 64, "nesterov": True}))
+config = profile.train_config(**profile.pick(smoke={}, demo={}, fast={}, paper=paper_recipe("densenet_bc100_k12")))
 data = load_cifar("cifar10", **profile.data_kwargs())
 print(data.describe())
 runs, trained = {}, {}

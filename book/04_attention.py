@@ -48,7 +48,7 @@ from resnotes.data import load_cifar
 from resnotes.models import count_flops, count_parameters, get_spec
 from resnotes.models.attention import AttentionModule, SoftMaskBranch, attention_net
 from resnotes.plot import learning_curves
-from resnotes.profiles import get_profile
+from resnotes.profiles import get_profile, paper_recipe
 from resnotes.report import Table, banner, results_table
 from resnotes.train import fit
 
@@ -258,7 +258,7 @@ Table(["units at the bottom of the mask (Attention-452)", "parameters", "gap to 
 
 # %% tags=["nbval-ignore-output"]
 arch = profile.pick(smoke={"depth": 29, "p": 0, "t": 1}, demo={"depth": 56}, fast={"depth": 92}, paper={"depth": 92})
-config = profile.train_config(**profile.pick(smoke={}, demo={}, fast={}, paper={"epochs": 205, "batch_size": 64, "nesterov": True, "milestones": (0.4, 0.6)}))
+config = profile.train_config(**profile.pick(smoke={}, demo={}, fast={}, paper=paper_recipe("attention92")))
 data = load_cifar("cifar10", **profile.data_kwargs())
 print(data.describe())
 runs, trained = {}, {}

@@ -49,7 +49,7 @@ from resnotes.data import DeviceBatches, load_cifar
 from resnotes.models import count_parameters, get_spec
 from resnotes.models.stochastic_depth import StochasticDepthBlock, resnet_stochastic_depth, stochastic_depth_rescaled
 from resnotes.plot import learning_curves
-from resnotes.profiles import get_profile
+from resnotes.profiles import get_profile, paper_recipe
 from resnotes.report import Table, banner
 from resnotes.runtime import hardware_description
 from resnotes.train import fit
@@ -172,7 +172,7 @@ Table(["model", "our parameters", "paper", "gap"], rows)
 
 # %% tags=["nbval-ignore-output"]
 depth = profile.pick(smoke=8, demo=32, fast=110, paper=110)
-config = profile.train_config(**profile.pick(smoke={}, demo={}, fast={}, paper={"epochs": 500, "nesterov": True}))
+config = profile.train_config(**profile.pick(smoke={}, demo={}, fast={}, paper=paper_recipe("resnet110_stochastic_depth")))
 data = load_cifar("cifar10", **profile.data_kwargs())
 print(data.describe())
 

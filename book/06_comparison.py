@@ -136,8 +136,8 @@ Table(["row", "survey: params / C10 / C100 error (%)", "paper", "our params", "o
 # experiments: an ImageNet-pretrained EfficientNet-B7, fine-tuned on CIFAR
 # images upscaled to the resolution it was built for (Tan and Le 2019,
 # following Kornblith et al. 2019 and GPipe). It also uses far more compute:
-# the paper lists 37B FLOPs per image for B7 on ImageNet, against well under
-# 20B for any CIFAR network here. The survey's table puts the two kinds of
+# the paper lists 37B FLOPs per image for B7 on ImageNet, against at most
+# 18.6B (DenseNet-BC-190) for the CIFAR networks here. The survey's table puts the two kinds of
 # number in one column without saying so.
 #
 # Wide ResNet, the one architecture of the table without a chapter, is short
