@@ -2,6 +2,7 @@
 # jupyter:
 #   jupytext:
 #     formats: ipynb,py:percent
+#     notebook_metadata_filter: accelerator,colab
 #     text_representation:
 #       extension: .py
 #       format_name: percent
@@ -16,11 +17,26 @@
 # %% [markdown]
 # # Appendix: reproducing at full scale
 #
+# [![Open in Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/resnotes/resnotes/blob/main/book/07_reproducing.ipynb)
+#
 # The chapters train under short profiles so that they run in minutes. This
 # appendix gives the exact commands that train each paper's network with the
 # paper's own recipe on full CIFAR, on one GPU or on several, how long they
 # take where we have measured it, and how to resume a run.
-#
+
+# %% [markdown]
+# > **Running this chapter.** This appendix trains nothing, so any runtime will do:
+# > Colab opens it on its default CPU runtime, and it needs no GPU. It ran in about
+# > 10 seconds on 2 CPU cores (measured, not counting the install in Colab).
+
+# %%
+import sys
+
+if "google.colab" in sys.modules:
+    # %pip install -q "resnotes @ git+https://github.com/resnotes/resnotes@v0.2.0"
+    pass
+
+# %% [markdown]
 # ## One command per paper row
 #
 # `python -m resnotes.train --profile paper` applies the model's published
@@ -85,9 +101,9 @@ Table(["model", "counts from", "paper recipe", "one GPU"], rows)
 # the recipe's) stays the *global* batch, split evenly between the processes,
 # so the optimisation is that of the one-GPU run and the recipe needs no
 # change. Only rank 0 prints, writes checkpoints and writes the ledger. On a
-# CPU the processes use the gloo backend; CI runs a two-process run that way
-# and checks that the two ranks cover every training image exactly once per
-# epoch.
+# CPU the processes use the gloo backend; CI runs two-process runs that way,
+# checks that no training image is seen twice in an epoch, and trains faithful
+# stochastic depth, whose skipped blocks get no gradient in their step.
 #
 # ## Expected times
 #
@@ -119,7 +135,8 @@ Table(["model", "measured time per epoch, full CIFAR-10", "projected paper sched
 # to fill the table in:
 #
 # ```bash
-# python -m resnotes.bench gpu            # at most about 8 minutes on one GPU
+# python -m resnotes.bench gpu --out runs/gpu-check   # at most 6 minutes on one GPU
+# cp runs/gpu-check/records/*.json results/
 # git add results/ && git commit -m "GPU check on <device>"
 # ```
 #
@@ -131,9 +148,13 @@ Table(["model", "measured time per epoch, full CIFAR-10", "projected paper sched
 # optimiser, the epoch, the learning-rate schedule, the data order and the
 # random state all continue exactly, so an interrupted run ends where an
 # uninterrupted one would (a CI test kills a run with SIGKILL mid-epoch and
-# checks this bit for bit). `--no-resume` starts afresh. Resuming with another
-# seed is refused, because it would change the data order. A damaged
-# `last.pt` is reported by name, with the kept `previous.pt` to fall back on.
+# checks this bit for bit). Resuming with a setting that changes the run
+# (epochs, batch size, learning rate, profile, subset, seed, precision, number
+# of processes) is refused with a list of what differs. `--no-resume` starts
+# afresh and moves the old files into a `replaced-<time>/` subfolder. A
+# damaged `last.pt` is reported by name, with the kept `previous.pt` to fall
+# back on, and a second run into the same folder is refused while the first
+# holds its lock.
 #
 # On a shared cluster, point `--out` at a persistent folder, and resubmit the
 # same command when the job's time limit ends.

@@ -12,15 +12,19 @@ from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 
+from .runtime import model_device
+
 
 def gradient_norms_per_unit(model: nn.Module, units: list[nn.Module], images: torch.Tensor, labels: torch.Tensor) -> list[float]:
     """The norm of the loss gradient with respect to each unit's output.
 
     One forward and backward pass of cross-entropy on ``images`` (float,
     normalised) in train mode, as in the first step of training, with the loss
-    averaged over the batch. Entry ``l`` is ||dL/dx_{l+1}||, where x_{l+1} is the
-    output of ``units[l]``.
+    averaged over the batch, on the model's device. Entry ``l`` is ||dL/dx_{l+1}||,
+    where x_{l+1} is the output of ``units[l]``.
     """
+    device = model_device(model)
+    images, labels = images.to(device), labels.to(device)
     outputs: list[torch.Tensor] = []
 
     def keep(_module, _inputs, output):
@@ -35,7 +39,7 @@ def gradient_norms_per_unit(model: nn.Module, units: list[nn.Module], images: to
     finally:
         for handle in handles:
             handle.remove()
-    return [out.grad.norm().item() for out in outputs]
+    return torch.stack([out.grad.norm() for out in outputs]).tolist()
 
 
 @contextlib.contextmanager
@@ -53,7 +57,7 @@ def lesioned(unit: nn.Module):
 
 @torch.no_grad()
 def lesion_study(model: nn.Module, units: list[nn.Module], batches) -> list[float]:
-    """Accuracy of ``model`` on ``batches`` with each unit deleted in turn."""
+    """Accuracy of ``model`` on ``batches`` with each unit deleted in turn (on the model's device)."""
     from .train import evaluate
 
     accuracies = []
@@ -66,12 +70,13 @@ def lesion_study(model: nn.Module, units: list[nn.Module], batches) -> list[floa
 @torch.no_grad()
 def unit_output_shapes(model: nn.Module, units: list[nn.Module], input_size=(1, 3, 32, 32)) -> list[tuple[int, ...]]:
     """The output shape (B, C, H, W) of every unit, read with forward hooks on one pass."""
+    device = model_device(model)
     shapes: list[tuple[int, ...]] = []
     handles = [unit.register_forward_hook(lambda _m, _i, out: shapes.append(tuple(out.shape))) for unit in units]
     was_training = model.training
     try:
         model.eval()
-        model(torch.zeros(input_size))
+        model(torch.zeros(input_size, device=device))
     finally:
         model.train(was_training)
         for handle in handles:
@@ -133,8 +138,10 @@ def peak_memory(step: Callable[[], object], device: torch.device | str = "cpu") 
     return tracker.peak
 
 
-def training_step_memory(model: nn.Module, batch_size: int, device: torch.device | str = "cpu", num_classes: int = 10) -> int:
-    """Peak memory of one forward and backward pass of cross-entropy on a random batch of 32x32 images."""
+def training_step_memory(model: nn.Module, batch_size: int, num_classes: int = 10) -> int:
+    """Peak memory of one forward and backward pass of cross-entropy on a random batch
+    of 32x32 images, on the model's device."""
+    device = model_device(model)
     images = torch.randn(batch_size, 3, 32, 32, device=device)
     labels = torch.randint(0, num_classes, (batch_size,), device=device)
     model.train()

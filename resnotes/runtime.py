@@ -1,7 +1,9 @@
-"""The machine a run uses: device choice, a hardware line for every result, seeds."""
+"""The machine a run uses: device and precision choice, a hardware line for every
+result, seeds."""
 
 from __future__ import annotations
 
+import contextlib
 import platform
 import random
 
@@ -17,6 +19,42 @@ def pick_device(requested: str = "auto") -> torch.device:
         return torch.device("cuda")
     if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
         return torch.device("mps")
+    return torch.device("cpu")
+
+
+def pick_precision(device: torch.device | str, requested: str = "auto") -> str:
+    """The numeric precision to train in: "bf16", "fp16" or "fp32".
+
+    ``auto`` chooses by the GPU's compute capability: bf16 from 8.0 (Ampere)
+    on, fp16 with a gradient scaler below (a T4 is 7.5: its cuDNN has no bf16
+    convolutions, so bf16 would silently fall back to slow kernels), and fp32
+    on the CPU and on Apple's MPS.
+    """
+    device = torch.device(device)
+    if requested != "auto":
+        if requested not in ("bf16", "fp16", "fp32"):
+            raise ValueError(f"unknown precision {requested!r}; valid: auto, bf16, fp16, fp32")
+        return requested
+    if device.type != "cuda":
+        return "fp32"
+    major, _minor = torch.cuda.get_device_capability(device)
+    return "bf16" if major >= 8 else "fp16"
+
+
+def autocast(device: torch.device | str, precision: str):
+    """Mixed-precision autocast for "bf16" or "fp16"; a no-op for "fp32"."""
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float16
+    return torch.autocast(torch.device(device).type, dtype=dtype)
+
+
+def model_device(model: torch.nn.Module) -> torch.device:
+    """The device of a model's parameters (or buffers); the CPU for a model with neither."""
+    for tensor in model.parameters():
+        return tensor.device
+    for tensor in model.buffers():
+        return tensor.device
     return torch.device("cpu")
 
 
@@ -82,3 +120,43 @@ def set_rng_state(state: dict) -> None:
 def environment_summary() -> dict:
     """Versions a result depends on."""
     return {"torch": torch.__version__, "python": platform.python_version(), "os": platform.system()}
+
+
+# Operators whose CUDA backward has no deterministic kernel (from the list in
+# torch.use_deterministic_algorithms' documentation), by their aten name.
+NONDETERMINISTIC_CUDA_BACKWARD = {
+    "upsample_bilinear2d": "bilinear upsampling",
+    "upsample_bicubic2d": "bicubic upsampling",
+    "_adaptive_avg_pool2d": "adaptive average pooling to a size other than 1x1",
+    "adaptive_max_pool2d": "adaptive max pooling",
+    "max_pool3d_with_indices": "3-D max pooling",
+    "avg_pool3d": "3-D average pooling",
+    "index_add": "index_add",
+    "scatter_add": "scatter_add",
+}
+
+
+def nondeterministic_ops(model: torch.nn.Module, input_size: tuple[int, ...] = (2, 3, 32, 32)) -> list[str]:
+    """The operators in ``model``'s forward pass whose CUDA backward is not deterministic.
+
+    Found by running one forward pass in eval mode (no statistics change, no
+    random numbers drawn) on a zero batch on the model's device, and watching
+    every operator it dispatches.
+    """
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    seen: set[str] = set()
+
+    class Watch(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            seen.add(func._schema.name.split("::")[-1])
+            return func(*args, **(kwargs or {}))
+
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad(), Watch():
+            model(torch.zeros(input_size, device=model_device(model)))
+    finally:
+        model.train(was_training)
+    return sorted({label for op, label in NONDETERMINISTIC_CUDA_BACKWARD.items() if op in seen})

@@ -1,19 +1,22 @@
 """The training engine: ``fit(model, data, TrainConfig(...))`` returns a ``History``.
 
-- SGD with momentum (optionally Nesterov) and weight decay.
-- Learning-rate schedules, set every step: the papers' step schedule (/10 at
-  50% and 75% of training), cosine, and one-cycle; each with optional linear
-  warm-up.
-- Data stays on the device as uint8 (``resnotes.data.DeviceBatches``); bf16
-  autocast and channels_last on CUDA; ``torch.compile`` as an option.
-- A checkpoint after every epoch, written atomically, loaded with
-  ``weights_only=True``; ``resume=True`` continues from it.
+- SGD with momentum (optionally Nesterov) and weight decay; learning-rate
+  schedules set every step: the papers' step schedule, cosine, and one-cycle,
+  each with optional warm-up.
+- Speed on a GPU: the data stays on the device as uint8
+  (``resnotes.batches.DeviceBatches``, no host-device copy inside an epoch);
+  mixed precision chosen by the GPU (bf16 from compute capability 8.0, fp16
+  with a gradient scaler below); channels_last; cuDNN autotuning;
+  ``torch.compile``; and no host sync inside an epoch (the loss is checked for
+  NaN on the device and read every ``CHECK_EVERY`` steps).
+- A checkpoint after every epoch (``resnotes.checkpoint``); ``resume=True``
+  continues from it, and refuses a checkpoint of a different run.
 - The model kept at the end is the one with the best *validation* accuracy; the
   test set is evaluated once, on that model.
 - Started by ``torchrun --nproc_per_node=K``, ``fit`` trains with
   DistributedDataParallel: each rank trains on its own shard of every epoch,
   ``batch_size`` stays the global batch (each rank takes ``batch_size / K``),
-  and only rank 0 prints and writes checkpoints. One process is the plain run.
+  and only rank 0 prints and writes checkpoints.
 
 Run ``python -m resnotes.train --help`` for the command line.
 """
@@ -25,7 +28,7 @@ import contextlib
 import json
 import math
 import os
-import pickle
+import secrets
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -36,68 +39,40 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .data import CifarData, DeviceBatches, load_cifar
+from .batches import DeviceBatches
+from .cli import at_least, positive_number
+from .checkpoint import (
+    CheckpointError,
+    RunLock,
+    RunLockedError,
+    check_same_run,
+    find_checkpoint,
+    load_checkpoint,
+    run_identity,
+    save_checkpoint,
+    set_aside,
+)
+from .config import TrainConfig, make_config
+from .datasets import CifarData, load_cifar
+from .files import WriteError
 from .models import count_parameters, create_model, list_models
 from .progress import progress
-from .runtime import environment_summary, hardware_description, pick_device, rng_state, seed_everything, set_rng_state
+from .runtime import (
+    autocast,
+    environment_summary,
+    hardware_description,
+    model_device,
+    nondeterministic_ops,
+    pick_device,
+    pick_precision,
+    rng_state,
+    seed_everything,
+    set_rng_state,
+)
 
-SCHEDULES = ("step", "cosine", "onecycle")
-CHECKPOINT_NAME = "last.pt"
-PREVIOUS_NAME = "previous.pt"
+__all__ = ["CheckpointError", "History", "TrainConfig", "evaluate", "fit", "learning_rate", "main"]
 
-
-class CheckpointError(RuntimeError):
-    """A checkpoint that cannot be used: unreadable, unsafe, or from another run."""
-
-
-@dataclass
-class TrainConfig:
-    epochs: int = 10
-    batch_size: int = 128
-    lr: float = 0.1
-    momentum: float = 0.9
-    nesterov: bool = False
-    weight_decay: float = 1e-4
-    schedule: str = "step"  # "step" (/10 at each milestone), "cosine" or "onecycle"
-    milestones: tuple[float, ...] = (0.5, 0.75)  # "step": fractions of training where the lr drops
-    lr_decay: float = 0.1  # "step": the factor at each milestone (WRN uses 0.2)
-    warmup_epochs: float = 0.0  # linear warm-up from lr/10 (onecycle: from lr/25)
-    label_smoothing: float = 0.0
-    seed: int = 0
-    device: str = "auto"  # "auto" picks cuda, then mps, then cpu
-    amp: bool = True  # bf16 autocast, on CUDA only
-    channels_last: bool = True  # on CUDA only
-    compile: bool = False  # torch.compile the model
-    deterministic: bool = False  # deterministic GPU kernels (slower); CPU runs are deterministic anyway
-    eval_batch_size: int = 500
-    checkpoint_dir: str | None = None  # write last.pt here after every epoch (rank 0 only)
-    resume: bool = True  # continue from checkpoint_dir/last.pt when it exists
-    profile: str = "custom"  # recorded in the history only
-    progress: bool = True  # tqdm bars (the per-epoch lines print regardless)
-    trace_dir: str | None = None  # debugging: each rank writes the training indices of every epoch here
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.epochs, int) or self.epochs < 1:
-            raise ValueError(f"epochs must be an integer >= 1, got {self.epochs!r}")
-        if not isinstance(self.batch_size, int) or self.batch_size < 1:
-            raise ValueError(f"batch_size must be an integer >= 1, got {self.batch_size!r}")
-        if self.eval_batch_size < 1:
-            raise ValueError(f"eval_batch_size must be >= 1, got {self.eval_batch_size!r}")
-        if self.schedule not in SCHEDULES:
-            raise ValueError(f"unknown schedule {self.schedule!r}; valid schedules: {', '.join(SCHEDULES)}")
-        if not self.lr > 0:
-            raise ValueError(f"lr must be > 0, got {self.lr}")
-        if not 0 <= self.warmup_epochs < self.epochs:
-            raise ValueError(f"warmup_epochs must be in [0, epochs), got {self.warmup_epochs}")
-        if not 0 <= self.label_smoothing < 1:
-            raise ValueError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
-        self.milestones = tuple(self.milestones)
-        if any(not 0 < f < 1 for f in self.milestones) or list(self.milestones) != sorted(self.milestones):
-            raise ValueError(f"milestones must be increasing fractions of training in (0, 1), got {self.milestones}")
-        if not 0 < self.lr_decay < 1:
-            raise ValueError(f"lr_decay must be in (0, 1), got {self.lr_decay}")
-        if self.weight_decay < 0 or not 0 <= self.momentum < 1:
-            raise ValueError("weight_decay must be >= 0 and momentum in [0, 1)")
+CHECK_EVERY = 50  # steps between reads of the on-device "loss was not finite" flag
 
 
 def learning_rate(config: TrainConfig, step: int, steps_per_epoch: int) -> float:
@@ -133,13 +108,24 @@ class History:
     def column(self, key: str) -> list[float]:
         return [e[key] for e in self.epochs]
 
+    def steady(self, key: str) -> float:
+        """The median of ``key`` over the epochs after the first (the first pays for
+        compilation and autotuning); the first epoch's value when it is the only one.
+        This is the book's one definition of seconds per epoch and images/s."""
+        import statistics
+
+        values = self.column(key)
+        return float(statistics.median(values[1:] or values))
+
     def to_dict(self) -> dict:
         return asdict(self)
 
     def to_json(self, path: str | os.PathLike | None = None) -> str:
         text = json.dumps(self.to_dict(), indent=2)
         if path is not None:
-            Path(path).write_text(text)
+            from .files import atomic_write_text
+
+            atomic_write_text(path, text)
         return text
 
     @classmethod
@@ -153,55 +139,80 @@ class History:
         m = self.meta
         return (
             f"{m['model']} ({m['params']:,} params) on {m['dataset']}, profile {self.config['profile']!r}, "
-            f"{len(self.epochs)} epochs, seed {self.config['seed']}, {m['hardware']}: "
+            f"{len(self.epochs)} epochs, seed {self.config['seed']}, {m['hardware']}, {m.get('precision', 'fp32')}: "
             f"best val {self.best_val_acc:.2%} (epoch {self.best_epoch}), test {self.test_acc:.2%}, "
             f"{self.seconds:.0f} s"
         )
 
 
-def _autocast(device: torch.device, enabled: bool):
-    if enabled and device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
-
-
 @torch.no_grad()
-def evaluate(model: nn.Module, batches: DeviceBatches, amp: bool = True) -> float:
-    """Top-1 accuracy of ``model`` over ``batches`` (eval mode)."""
-    model.eval()
-    correct = total = 0
-    for images, labels in batches:
-        with _autocast(batches.device, amp):
-            logits = model(images)
-        correct += (logits.argmax(1) == labels).sum().item()
-        total += len(labels)
-    return correct / max(1, total)
+def evaluate(model: nn.Module, batches, precision: str | None = None) -> float:
+    """Top-1 accuracy of ``model`` over ``batches`` (eval mode), on the model's device.
 
-
-def _atomic_save(obj: Any, path: Path) -> None:
-    """Write ``path`` so that a crash at any point leaves a readable checkpoint.
-
-    The new checkpoint goes to a temporary file first; only once it is complete
-    does the current one become ``previous.pt`` and the new one ``last.pt``
-    (each an atomic rename).
+    The batches may live anywhere: each is moved to the model's device.
+    ``precision`` defaults to the one ``fit`` would choose for that device.
     """
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    if path.exists():
-        os.replace(path, path.with_name(PREVIOUS_NAME))
-    os.replace(tmp, path)
+    device = model_device(model)
+    precision = pick_precision(device) if precision is None else precision
+    model.eval()
+    correct = torch.zeros((), dtype=torch.long, device=device)
+    total = 0
+    for images, labels in batches:
+        images, labels = images.to(device, non_blocking=True), labels.to(device, non_blocking=True)
+        with autocast(device, precision):
+            logits = model(images)
+        correct += (logits.argmax(1) == labels).sum()
+        total += len(labels)
+    return correct.item() / max(1, total)
 
 
 def make_deterministic() -> None:
-    """Ask PyTorch for deterministic kernels (see the README's note on determinism)."""
+    """Ask PyTorch for deterministic kernels wherever they exist.
+
+    ``warn_only=True``: an operator with no deterministic CUDA backward (the
+    Attention networks' bilinear upsampling) warns instead of stopping the run;
+    ``fit`` lists such operators before training starts.
+    """
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     torch.backends.cudnn.benchmark = False
     torch.backends.cudnn.deterministic = True
-    torch.use_deterministic_algorithms(True)
+    torch.use_deterministic_algorithms(True, warn_only=True)
 
 
-def _cpu_state(model: nn.Module) -> dict[str, torch.Tensor]:
-    return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+def skips_whole_branches(model: nn.Module) -> bool:
+    """Whether some block may skip its residual branch for a whole batch (faithful
+    stochastic depth): its parameters then get no gradient in that step."""
+    from .models.stochastic_depth import StochasticDepthBlock
+
+    return any(isinstance(m, StochasticDepthBlock) and m.mode == "faithful" for m in model.modules())
+
+
+def compile_in_place(model: nn.Module, **options: Any) -> None:
+    """``torch.compile`` the model (``options`` go to it), keeping its state_dict keys.
+
+    A network whose blocks decide in Python, per batch, whether to run their
+    branch (faithful stochastic depth) compiles each branch instead, so the
+    gates stay plain Python and every branch is one compiled graph.
+    """
+    from .models.stochastic_depth import StochasticDepthBlock
+
+    if skips_whole_branches(model):
+        for module in model.modules():
+            if isinstance(module, StochasticDepthBlock):
+                module.branch.compile(**options)
+    else:
+        model.compile(**options)
+
+
+def compile_by_default(config: TrainConfig, device: torch.device) -> bool:
+    """``compile=None``: compile on CUDA (with Triton) under the fast and paper profiles."""
+    if config.compile is not None:
+        return config.compile
+    if device.type != "cuda" or config.profile not in ("fast", "paper"):
+        return False
+    from torch.utils._triton import has_triton
+
+    return has_triton()
 
 
 def distributed_context() -> tuple[int, int, int]:
@@ -221,11 +232,81 @@ def distributed_context() -> tuple[int, int, int]:
     return rank, local_rank, world_size
 
 
-def fit(model: nn.Module, data: CifarData, config: TrainConfig, name: str | None = None) -> History:
+def all_reduce_sum(values: torch.Tensor, world_size: int) -> torch.Tensor:
+    """Sum a tensor over every process (unchanged in a plain run)."""
+    if world_size > 1:
+        import torch.distributed as dist
+
+        dist.all_reduce(values)
+    return values
+
+
+def train_one_epoch(step_model, model, batches, optimizer, scaler, config: TrainConfig, precision: str,
+                    epoch: int, show_progress: bool) -> dict[str, Any]:  # fmt: skip
+    """One pass over ``batches``. Returns the epoch's summed loss, correct count
+    and image count as device tensors: nothing here waits for the GPU, except
+    the NaN check every ``CHECK_EVERY`` steps."""
+    device = model_device(model)
+    steps = len(batches)
+    model.train()
+    loss_sum = torch.zeros((), device=device)
+    correct = torch.zeros((), device=device, dtype=torch.long)
+    first_bad_step = torch.full((), -1, device=device, dtype=torch.long)
+    seen = 0
+    bar = progress(batches, total=steps, desc=f"epoch {epoch + 1}/{config.epochs}", disable=not show_progress)
+    for step, (images, labels) in enumerate(bar):
+        lr = learning_rate(config, epoch * steps + step, steps)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        with autocast(device, precision):
+            logits = step_model(images)
+            loss = F.cross_entropy(logits, labels, label_smoothing=config.label_smoothing)
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+        loss = loss.detach()
+        first_bad_step = torch.where((first_bad_step < 0) & ~torch.isfinite(loss), step, first_bad_step)
+        loss_sum += loss * len(labels)
+        correct += (logits.argmax(1) == labels).sum()
+        seen += len(labels)
+        if (step + 1) % CHECK_EVERY == 0 or step + 1 == steps:
+            _raise_if_not_finite(first_bad_step, epoch)
+    return {"loss_sum": loss_sum, "correct": correct, "seen": seen, "lr": lr}
+
+
+def _raise_if_not_finite(first_bad_step: torch.Tensor, epoch: int) -> None:
+    bad = int(first_bad_step.item())
+    if bad >= 0:
+        raise FloatingPointError(
+            f"the loss was not finite at epoch {epoch + 1}, step {bad + 1}; lower the learning rate or check the data"
+        )
+
+
+@contextlib.contextmanager
+def _run_folder(config: TrainConfig, is_writer: bool):
+    """Lock the run folder for the whole run (rank 0 only); a fresh start keeps old files aside."""
+    if config.checkpoint_dir is None or not is_writer:
+        yield None if config.checkpoint_dir is None else Path(config.checkpoint_dir)
+        return
+    folder = Path(config.checkpoint_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    with RunLock(folder):
+        if not config.resume:
+            kept = set_aside(folder)
+            if kept is not None:
+                print(f"Starting afresh: the earlier run's files were moved to {kept}")
+        yield folder
+
+
+def fit(model: nn.Module, data: CifarData, config: TrainConfig, name: str | None = None, *,
+        trace_dir: str | os.PathLike | None = None, deadline: float | None = None) -> History:  # fmt: skip
     """Train ``model`` on ``data`` and return its ``History``.
 
     On return the model holds the weights of the epoch with the best validation
     accuracy, and ``history.test_acc`` is that model's test accuracy.
+    ``deadline`` (a ``time.monotonic()`` value) stops before an epoch that would
+    end after it; ``trace_dir`` (debugging) receives each rank's training indices.
     """
     rank, local_rank, world_size = distributed_context()
     if world_size > 1 and config.batch_size % world_size:
@@ -235,18 +316,28 @@ def fit(model: nn.Module, data: CifarData, config: TrainConfig, name: str | None
         device = torch.device("cuda", local_rank)
         torch.cuda.set_device(device)
     log = print if rank == 0 else (lambda *args, **kwargs: None)
+    precision = pick_precision(device, config.precision)
+    on_cuda = device.type == "cuda"
     if config.deterministic:
         make_deterministic()
+    elif on_cuda:
+        torch.backends.cudnn.benchmark = True  # autotune convolutions for the fixed batch shape
     seed_everything(config.seed)
-    on_cuda = device.type == "cuda"
     channels_last = config.channels_last and on_cuda
     model = model.to(device, memory_format=torch.channels_last if channels_last else torch.preserve_format)
+    if config.deterministic and on_cuda:
+        for op in nondeterministic_ops(model):
+            log(f"note: {op} has no deterministic CUDA backward; it runs non-deterministically (warn_only)")
+    compiled = compile_by_default(config, device)
     step_model = model
+    if compiled:
+        compile_in_place(model)
     if world_size > 1:
         from torch.nn.parallel import DistributedDataParallel
 
-        step_model = DistributedDataParallel(model, device_ids=[device.index] if on_cuda else None)
-    step_model = torch.compile(step_model) if config.compile else step_model
+        step_model = DistributedDataParallel(
+            model, device_ids=[device.index] if on_cuda else None, find_unused_parameters=skips_whole_branches(model)
+        )
 
     def batches(images, labels, train):
         shard = {"rank": rank, "world_size": world_size} if train else {}
@@ -256,16 +347,22 @@ def fit(model: nn.Module, data: CifarData, config: TrainConfig, name: str | None
         )  # fmt: skip
 
     train_batches = batches(data.train_images, data.train_labels, True)
+    if len(train_batches) == 0:
+        raise ValueError(
+            f"the training split has {len(data.train_labels)} images, fewer than one batch of "
+            f"{config.batch_size} per process: lower the batch size or use more images"
+        )
     val_batches = batches(data.val_images, data.val_labels, False)
-    steps_per_epoch = len(train_batches)
     optimizer = torch.optim.SGD(
-        model.parameters(), lr=config.lr, momentum=config.momentum,
-        nesterov=config.nesterov, weight_decay=config.weight_decay,
-    )  # fmt: skip
+        model.parameters(), lr=config.lr, momentum=config.momentum, nesterov=config.nesterov,
+        weight_decay=config.weight_decay, fused=precision == "fp16" or None,
+    )  # fmt: skip  (fused: the gradient scaler then checks for inf on the device, with no sync per step)
+    scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
+    params = count_parameters(model)
     history = History(
         meta={
             "model": name or type(model).__name__,
-            "params": count_parameters(model),
+            "params": params,
             "dataset": data.name,
             "data_source": data.source,
             "train_images": len(data.train_labels),
@@ -274,147 +371,134 @@ def fit(model: nn.Module, data: CifarData, config: TrainConfig, name: str | None
             "device": device.type,
             "hardware": hardware_description(device),
             "world_size": world_size,
+            "precision": precision,
+            "compiled": compiled,
+            "run_id": secrets.token_hex(8),
             **environment_summary(),
         },
-        config=json.loads(json.dumps(asdict(config))),  # as it reads back from JSON (tuples become lists)
+        config=config.to_dict(),
     )
+    data_identity = f"{data.name}: {len(data.train_labels)} train / {len(data.val_labels)} val / {len(data.test_labels)} test"
+    run = run_identity(history.meta["model"], params, data_identity, world_size, precision, history.config)
     best_state = None
     start_epoch = 0
-    ckpt_path = Path(config.checkpoint_dir) / CHECKPOINT_NAME if config.checkpoint_dir else None
-    if ckpt_path is not None and config.resume:
-        # A crash between the two renames of _atomic_save leaves only previous.pt.
-        found = ckpt_path if ckpt_path.is_file() else ckpt_path.with_name(PREVIOUS_NAME)
-        if found.is_file():
-            start_epoch, best_state = _resume(found, model, optimizer, history, config)
+    with _run_folder(config, rank == 0) as folder:
+        found = find_checkpoint(folder) if folder is not None and config.resume else None
+        if found is not None:
+            start_epoch, best_state = _resume(found, run, model, optimizer, scaler, history)
             log(f"Resumed from {found.name} after epoch {start_epoch}")
-
-    processes = f" x {world_size} processes" if world_size > 1 else ""
-    log(f"Training {history.meta['model']} ({history.meta['params']:,} params) on {history.meta['hardware']}{processes}")
-    log(f"  data: {data.describe()}")
-    run_start = time.perf_counter() - history.seconds
-    for epoch in range(start_epoch, config.epochs):
-        model.train()
-        train_batches.set_epoch(epoch)
-        epoch_start = time.perf_counter()
-        loss_sum = torch.zeros((), device=device)
-        correct = torch.zeros((), device=device, dtype=torch.long)
-        seen = 0
-        bar = progress(train_batches, total=steps_per_epoch, desc=f"epoch {epoch + 1}/{config.epochs}", disable=not config.progress or rank != 0)
-        for step, (images, labels) in enumerate(bar):
-            lr = learning_rate(config, epoch * steps_per_epoch + step, steps_per_epoch)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-            with _autocast(device, config.amp):
-                logits = step_model(images)
-                loss = F.cross_entropy(logits, labels, label_smoothing=config.label_smoothing)
-            if not torch.isfinite(loss):
-                raise FloatingPointError(
-                    f"the loss became {loss.item()} at epoch {epoch + 1}, step {step + 1}; "
-                    "lower the learning rate or check the data"
-                )
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            loss_sum += loss.detach() * len(labels)
-            correct += (logits.argmax(1) == labels).sum()
-            seen += len(labels)
-        if config.trace_dir is not None:
-            used = train_batches.last_order[: steps_per_epoch * train_batches.batch_size]
-            trace = Path(config.trace_dir) / f"rank{rank}-epoch{epoch + 1}.json"
-            trace.parent.mkdir(parents=True, exist_ok=True)
-            trace.write_text(json.dumps(used.tolist()))
-        if world_size > 1:  # add up every rank's share of the epoch's statistics
-            import torch.distributed as dist
-
-            totals = torch.stack([loss_sum.float(), correct.float(), torch.tensor(float(seen), device=device)])
-            dist.all_reduce(totals)
-            loss_sum, correct, seen = totals[0], totals[1], int(totals[2].item())
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        train_seconds = time.perf_counter() - epoch_start
-        val_acc = evaluate(model, val_batches, config.amp)
-        record = {
-            "epoch": epoch + 1,
-            "train_loss": loss_sum.item() / seen,
-            "train_acc": correct.item() / seen,
-            "val_acc": val_acc,
-            "lr": lr,
-            "seconds": train_seconds,
-            "images_per_s": seen / train_seconds,
-        }
-        history.epochs.append(record)
-        if history.best_val_acc is None or val_acc > history.best_val_acc:
-            history.best_val_acc, history.best_epoch = val_acc, epoch + 1
-            best_state = _cpu_state(model)
-        history.seconds = time.perf_counter() - run_start
-        log(
-            f"epoch {epoch + 1:3d}/{config.epochs}  loss {record['train_loss']:.3f}  "
-            f"train {record['train_acc']:.2%}  val {val_acc:.2%}  lr {lr:.4f}  "
-            f"{train_seconds:.1f} s  {record['images_per_s']:.0f} img/s"
-        )
-        if ckpt_path is not None and rank == 0:
-            ckpt_path.parent.mkdir(parents=True, exist_ok=True)
-            _atomic_save(
-                {
+        processes = f" x {world_size} processes" if world_size > 1 else ""
+        log(f"Training {history.meta['model']} ({params:,} params) on {history.meta['hardware']}{processes}, "
+            f"{precision}{', compiled' if compiled else ''}")  # fmt: skip
+        log(f"  recipe: {describe_config(config)}")
+        log(f"  data: {data.describe()}")
+        run_start = time.perf_counter() - history.seconds
+        for epoch in range(start_epoch, config.epochs):
+            if deadline is not None and history.epochs and time.monotonic() + _epoch_cost(history) > deadline:
+                log(f"Stopping before epoch {epoch + 1}: it would end past the time budget")
+                history.meta["stopped_early"] = True
+                break
+            train_batches.set_epoch(epoch)
+            epoch_start = time.perf_counter()
+            sums = train_one_epoch(step_model, model, train_batches, optimizer, scaler, config, precision,
+                                   epoch, config.progress and rank == 0)  # fmt: skip
+            if trace_dir is not None:
+                _write_trace(trace_dir, rank, epoch, train_batches)
+            totals = torch.stack([sums["loss_sum"].float(), sums["correct"].float(), torch.tensor(float(sums["seen"]), device=device)])
+            loss_sum, correct, seen = all_reduce_sum(totals, world_size).tolist()
+            train_seconds = time.perf_counter() - epoch_start
+            val_acc = evaluate(model, val_batches, precision)
+            record = {
+                "epoch": epoch + 1,
+                "train_loss": loss_sum / seen,
+                "train_acc": correct / seen,
+                "val_acc": val_acc,
+                "lr": sums["lr"],
+                "seconds": train_seconds,
+                "images_per_s": seen / train_seconds,
+                "eval_seconds": time.perf_counter() - epoch_start - train_seconds,
+            }
+            history.epochs.append(record)
+            if history.best_val_acc is None or val_acc > history.best_val_acc:
+                history.best_val_acc, history.best_epoch = val_acc, epoch + 1
+                best_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+            history.seconds = time.perf_counter() - run_start
+            log(
+                f"epoch {epoch + 1:3d}/{config.epochs}  loss {record['train_loss']:.3f}  "
+                f"train {record['train_acc']:.2%}  val {val_acc:.2%}  lr {record['lr']:.4f}  "
+                f"{train_seconds:.1f} s  {record['images_per_s']:.0f} img/s"
+            )
+            if folder is not None and rank == 0:
+                save_checkpoint(folder, {
                     "model": model.state_dict(),
                     "optimizer": optimizer.state_dict(),
+                    "scaler": scaler.state_dict(),
                     "epoch": epoch + 1,
                     "history": json.dumps(history.to_dict()),
                     "best_state": best_state,
                     "rng": rng_state(),
-                    # The learning rate is a function of the step, and the data
-                    # order and augmentation of (seed, epoch): these restore both.
-                    "schedule": {"step": (epoch + 1) * steps_per_epoch, "steps_per_epoch": steps_per_epoch},
-                    "data_order": {"seed": config.seed, "next_epoch": epoch + 1},
-                },
-                ckpt_path,
-            )
+                    "run": json.dumps(run),
+                })  # fmt: skip
+            if world_size > 1 and folder is not None:
+                import torch.distributed as dist
 
-        if world_size > 1 and ckpt_path is not None:
-            import torch.distributed as dist
-
-            dist.barrier()  # no rank runs ahead of the checkpoint it may have to resume from
-
+                dist.barrier()  # no rank runs ahead of the checkpoint it may have to resume from
+    if best_state is None:
+        raise TimeoutError("no epoch fitted in the time budget")
     model.load_state_dict(best_state)
     test_batches = batches(data.test_images, data.test_labels, False)
-    history.test_acc = evaluate(model, test_batches, config.amp)
+    history.test_acc = evaluate(model, test_batches, precision)
     log(f"Test accuracy {history.test_acc:.2%} (model from epoch {history.best_epoch}, chosen on validation)")
     return history
 
 
-def _resume(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, history: History, config: TrainConfig):
+def _epoch_cost(history: History) -> float:
+    """Seconds the last epoch took, training and evaluation."""
+    last = history.epochs[-1]
+    return last["seconds"] + last.get("eval_seconds", 0.0)
+
+
+def _write_trace(trace_dir, rank: int, epoch: int, batches: DeviceBatches) -> None:
+    used = batches.last_order[: len(batches) * batches.batch_size]
+    trace = Path(trace_dir) / f"rank{rank}-epoch{epoch + 1}.json"
+    trace.parent.mkdir(parents=True, exist_ok=True)
+    trace.write_text(json.dumps(used.tolist()))
+
+
+def _resume(path: Path, run: dict, model, optimizer, scaler, history: History) -> tuple[int, dict]:
+    """Load a checkpoint into the model, optimiser and history; refuse one of another run."""
+    state = load_checkpoint(path)
+    check_same_run(path, json.loads(state["run"]), run)
     try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scaler.load_state_dict(state["scaler"])
+    except (RuntimeError, ValueError, KeyError, TypeError) as exc:
         raise CheckpointError(
-            f"refusing to load {path}: it holds objects other than tensors and plain values, "
-            f"which torch.load(weights_only=True) will not unpickle ({exc})"
+            f"{path} does not fit this model ({str(exc).splitlines()[0][:200]}); use another --out folder "
+            "or start afresh with --no-resume"
         ) from exc
-    except Exception as exc:
-        previous = path.with_name(PREVIOUS_NAME)
-        kept = (
-            f" The previous checkpoint, {previous}, was kept: rename it to {CHECKPOINT_NAME} to resume from it,"
-            if previous.is_file() and previous != path
-            else ""
-        )
-        raise CheckpointError(
-            f"cannot read the checkpoint {path} ({type(exc).__name__}: {exc}); it may be truncated or corrupt."
-            f"{kept} or start afresh with resume=False (--no-resume)."
-        ) from exc
-    saved_seed = ckpt["data_order"]["seed"]
-    if saved_seed != config.seed:
-        raise CheckpointError(
-            f"{path} was written with seed {saved_seed}; resuming with seed {config.seed} would change the "
-            "data order. Use the same seed, or start afresh with resume=False (--no-resume)."
-        )
-    model.load_state_dict(ckpt["model"])
-    optimizer.load_state_dict(ckpt["optimizer"])
-    saved = json.loads(ckpt["history"])
+    saved = json.loads(state["history"])
+    history.meta["run_id"] = saved["meta"]["run_id"]
     history.epochs = saved["epochs"]
     history.best_epoch, history.best_val_acc = saved["best_epoch"], saved["best_val_acc"]
     history.seconds = saved["seconds"]
-    set_rng_state(ckpt["rng"])
-    return ckpt["epoch"], ckpt["best_state"]
+    set_rng_state(state["rng"])
+    return state["epoch"], state["best_state"]
+
+
+def describe_config(config: TrainConfig) -> str:
+    """The recipe in force, in one line."""
+    parts = [f"{config.epochs} epochs", f"batch {config.batch_size}", f"{config.schedule} lr {config.lr:g}"]
+    if config.warmup_epochs:
+        parts.append(f"warm-up {config.warmup_epochs:g} epochs")
+    if config.schedule == "step":
+        parts.append(f"x{config.lr_decay:g} at {', '.join(f'{m:.0%}' for m in config.milestones)}")
+    parts.append(("Nesterov " if config.nesterov else "") + f"momentum {config.momentum:g}")
+    parts.append(f"weight decay {config.weight_decay:g}")
+    if config.label_smoothing:
+        parts.append(f"label smoothing {config.label_smoothing:g}")
+    return ", ".join(parts) + f"; seed {config.seed}"
 
 
 # --------------------------------------------------------------------------
@@ -422,31 +506,8 @@ def _resume(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, hist
 # --------------------------------------------------------------------------
 
 
-def _at_least(minimum: int):
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"must be an integer >= {minimum}, got {text!r}") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be an integer >= {minimum}, got {value}")
-        return value
-
-    return parse
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number > 0, got {text!r}") from None
-    if not value > 0 or not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"must be a number > 0, got {text}")
-    return value
-
-
 def build_parser() -> argparse.ArgumentParser:
-    from .profiles import PROFILES
+    from .config import PRECISIONS, PROFILES
 
     parser = argparse.ArgumentParser(
         prog="python -m resnotes.train",
@@ -459,73 +520,116 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--model", required=True, metavar="NAME", help=f"a registered model: {', '.join(list_models())}")
     parser.add_argument("--dataset", default="cifar10", choices=["cifar10", "cifar100"], help="default: cifar10")
     parser.add_argument("--profile", default=None, choices=list(PROFILES), help=f"one of {', '.join(PROFILES)}; default: $RESNOTES_PROFILE, else fast on a GPU and demo otherwise. Under paper, the model's own published recipe (epochs, batch, schedule) applies")
-    parser.add_argument("--epochs", type=_at_least(1), default=None, help="override the profile's number of epochs")
-    parser.add_argument("--batch-size", type=_at_least(1), default=None, help="override the profile's batch size")
-    parser.add_argument("--lr", type=_positive_float, default=None, help="override the profile's peak learning rate")
-    parser.add_argument("--train-per-class", type=_at_least(1), default=None, help="override the profile's subset: images per class drawn from train (10%% of them are held out for validation)")
-    parser.add_argument("--test-per-class", type=_at_least(1), default=None, help="override the profile's subset: images per class drawn from test")
-    parser.add_argument("--seed", type=_at_least(0), default=0, help="seed for weights, data order and augmentation (default: 0)")
-    parser.add_argument("--compile", action="store_true", help="torch.compile the model")
-    parser.add_argument("--deterministic", action="store_true", help="deterministic GPU kernels (slower)")
+    parser.add_argument("--epochs", type=at_least(1), default=None, help="override the profile's number of epochs")
+    parser.add_argument("--batch-size", type=at_least(1), default=None, help="override the profile's batch size")
+    parser.add_argument("--lr", type=positive_number, default=None, help="override the profile's peak learning rate")
+    parser.add_argument("--train-per-class", type=at_least(1), default=None, help="override the profile's subset: images per class drawn from train (10%% of them are held out for validation)")
+    parser.add_argument("--test-per-class", type=at_least(1), default=None, help="override the profile's subset: images per class drawn from test")
+    parser.add_argument("--seed", type=at_least(0, below=2**63), default=0, help="seed for weights, data order and augmentation (default: 0)")
+    parser.add_argument("--precision", default="auto", choices=PRECISIONS, help="auto (default): bf16 on GPUs of compute capability >= 8.0, fp16 with a gradient scaler below, fp32 on the CPU")
+    parser.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None, help="torch.compile the model (default: on for CUDA under the fast and paper profiles)")
+    parser.add_argument("--deterministic", action="store_true", help="deterministic GPU kernels where they exist (slower; operators without one are listed and warn)")
     parser.add_argument("--out", default="runs", help="folder for the run's checkpoints and history.json (default: runs/)")
-    parser.add_argument("--no-resume", action="store_true", help="start afresh even if the run's checkpoint exists")
+    parser.add_argument("--no-resume", action="store_true", help="start afresh even if the run's checkpoint exists (its files are moved to a replaced-<time>/ subfolder, not deleted)")
     parser.add_argument("--ledger", default=None, metavar="DIR", help="also write the run's results record (JSON) into DIR, e.g. results/")
-    parser.add_argument("--trace-indices", default=None, metavar="DIR", help="debugging: each process writes the training indices it used in each epoch into DIR")
+    parser.add_argument("--trace-indices", default=None, metavar="DIR", help=argparse.SUPPRESS)  # tests: each process writes its training indices
     parser.epilog = (
         "Multi-GPU: torchrun --nproc_per_node=K -m resnotes.train ... runs DistributedDataParallel; each process "
         "trains on its own shard of every epoch, --batch-size stays the global batch, and only rank 0 writes "
-        "checkpoints, logs and the ledger. Bad arguments, an unknown model (with the closest names) and a "
-        "checkpoint from another seed are refused with a message."
+        "checkpoints, logs and the ledger. Exit status: 0 done, 1 a failure at run time (data, checkpoint, disk), "
+        "2 a bad argument, 130 interrupted (run the same command to resume)."
     )
     return parser
 
 
+def _fail(message: str) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return 1
+
+
 def main(argv: list[str] | None = None) -> int:
+    from .config import get_profile
+    from .datasets import DataFormatError, DataNotFoundError
     from .models import get_spec
-    from .profiles import get_profile, paper_recipe
 
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         get_spec(args.model)
         profile = get_profile(args.profile)
+        config = make_config(
+            args.model, profile, args.dataset, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+            seed=args.seed, precision=args.precision, compile=args.compile, deterministic=args.deterministic,
+            resume=not args.no_resume,
+        )  # fmt: skip
     except ValueError as err:
         parser.error(str(err))
-    subset = profile.data_kwargs()
-    if args.train_per_class is not None:
-        subset["train_per_class"] = args.train_per_class
-    if args.test_per_class is not None:
-        subset["test_per_class"] = args.test_per_class
-    data = load_cifar(args.dataset, **subset, seed=args.seed)
-    seed_everything(args.seed)  # the initial weights depend on the seed too
-    model = create_model(args.model, num_classes=data.num_classes)
-    recipe = paper_recipe(args.model, args.dataset) if profile.name == "paper" else {}
-    overrides = {k: v for k, v in {"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr}.items() if v is not None}
-    overrides = {**recipe, **overrides}
-    out = Path(args.out) / f"{args.model}-{args.dataset}-{profile.name}-seed{args.seed}"
-    config = profile.train_config(
-        seed=args.seed, compile=args.compile, deterministic=args.deterministic,
-        checkpoint_dir=str(out), resume=not args.no_resume, trace_dir=args.trace_indices, **overrides,
-    )  # fmt: skip
+    run_name = f"{args.model}-{args.dataset}-{profile.name}-seed{args.seed}"
+    out = Path(args.out) / run_name
+    config.checkpoint_dir = str(out)
     rank, _, world_size = distributed_context()
-    if rank == 0:
-        print(f"{profile}; {data.describe()}")
-    history = fit(model, data, config, name=args.model)
-    if rank == 0:
-        history.to_json(out / "history.json")
-        print(history.summary())
-        if args.ledger:
-            from .ledger import make_record, write_record
-            from .models import count_flops
+    try:
+        if rank == 0:
+            _check_writable(out, "--out")
+            if args.ledger:
+                _check_writable(Path(args.ledger), "--ledger")
+        subset = profile.data_kwargs()
+        subset.update({k: v for k, v in (("train_per_class", args.train_per_class), ("test_per_class", args.test_per_class)) if v is not None})
+        try:
+            data = load_cifar(args.dataset, **subset, seed=args.seed)
+        except ValueError as err:
+            if isinstance(err, DataFormatError):
+                raise
+            parser.error(str(err))  # a subset that the data cannot give
+        seed_everything(args.seed)  # the initial weights depend on the seed too
+        model = create_model(args.model, num_classes=data.num_classes)
+        overridden = {k: v for k, v in (("epochs", args.epochs), ("batch size", args.batch_size), ("lr", args.lr)) if v is not None}
+        if rank == 0:
+            print(f"profile {profile.name!r}" + (f", overridden: {overridden}" if overridden else ""))
+        history = fit(model, data, config, name=args.model, trace_dir=args.trace_indices)
+        if rank == 0:
+            history.to_json(out / "history.json")
+            print(history.summary())
+            if args.ledger:
+                _write_ledger(history, model, args.model, data.num_classes, world_size, args.ledger)
+    except KeyboardInterrupt:
+        print(f"\nInterrupted. The checkpoint of the last finished epoch is kept in {out}; "
+              "run the same command to resume.", file=sys.stderr)  # fmt: skip
+        return 130
+    except (CheckpointError, RunLockedError, DataNotFoundError, DataFormatError, WriteError, FloatingPointError) as exc:
+        return _fail(str(exc))
+    except OSError as exc:
+        return _fail(f"{exc.strerror or exc} ({exc.filename or out})")
+    finally:
+        if world_size > 1:
+            import torch.distributed as dist
 
-            record = make_record(history, model_kwargs={**get_spec(args.model).kwargs, "num_classes": data.num_classes}, flops_per_image=count_flops(model), world_size=world_size)
-            print(f"results record: {write_record(record, args.ledger)}")
-    if world_size > 1:
-        import torch.distributed as dist
-
-        dist.barrier()
-        dist.destroy_process_group()
+            if dist.is_initialized():
+                dist.destroy_process_group()
     return 0
+
+
+def _check_writable(folder: Path, flag: str) -> None:
+    """Fail before any work when ``folder`` cannot be created or written."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".write-test-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise WriteError(f"{flag} {folder} cannot be written: {exc.strerror or exc}") from None
+
+
+def _write_ledger(history: History, model: nn.Module, name: str, num_classes: int, world_size: int, folder: str) -> None:
+    from .ledger import make_record, write_record
+    from .models import count_flops, get_spec
+
+    try:
+        record = make_record(history, model_kwargs={**get_spec(name).kwargs, "num_classes": num_classes},
+                             flops_per_image=count_flops(model), world_size=world_size)  # fmt: skip
+        print(f"results record: {write_record(record, folder)}")
+    except ValueError as exc:  # e.g. the ledger already holds this run's record
+        print(f"results record not written: {exc}")
 
 
 if __name__ == "__main__":

@@ -1,11 +1,18 @@
+import os
 import time
 
 import numpy as np
 import pytest
 import torch
 
-import resnotes.data as rdata
-from conftest import CIFAR10_CLASSES, real_cifar10_available, write_cifar10_pickles, write_cifar100_pickles, write_imagefolder
+import resnotes.datasets as rdata
+from conftest import (
+    CIFAR10_CLASSES,
+    real_cifar10_available,
+    write_cifar10_pickles,
+    write_cifar100_pickles,
+    write_imagefolder,
+)
 
 
 def test_cifar10_pickle_layout_round_trips(data_env):
@@ -16,7 +23,10 @@ def test_cifar10_pickle_layout_round_trips(data_env):
     assert raw["train_images"].dtype == torch.uint8 and raw["train_images"].shape == (100, 3, 32, 32)
     assert torch.equal(raw["train_images"], torch.from_numpy(written["train"]))
     assert torch.equal(raw["test_labels"], torch.from_numpy(written["test_labels"]))
-    assert raw["dataset"] == "CIFAR-10" and raw["source"] == "original Python release, from $RESNOTES_DATA"
+    assert (
+        raw["dataset"] == "CIFAR-10"
+        and raw["source"] == "original Python release, from $RESNOTES_DATA/cifar-10-batches-py"
+    )
 
 
 def test_cifar100_pickle_layout_uses_fine_labels(data_env):
@@ -26,7 +36,7 @@ def test_cifar100_pickle_layout_uses_fine_labels(data_env):
     assert data.name == "CIFAR-100" and data.num_classes == 100 and data.classes == written["classes"]
     assert sorted(data.test_labels.tolist()) == list(range(100))
     assert data.std == (0.2673, 0.2564, 0.2762)
-    assert "from data/" in data.source
+    assert data.source == "original Python release, from data/cifar-100-python"
 
 
 def test_imagefolder_png_round_trips_with_sorted_class_labels(data_env):
@@ -38,7 +48,7 @@ def test_imagefolder_png_round_trips_with_sorted_class_labels(data_env):
     order = sorted(range(30), key=lambda i: (i % 10, i))
     assert torch.equal(raw["train_images"], torch.from_numpy(written["train"][order]))
     assert raw["train_labels"].tolist() == [i % 10 for i in order]
-    assert raw["dataset"] == "CIFAR-10" and raw["source"] == "ImageFolder layout, from $RESNOTES_DATA"
+    assert raw["dataset"] == "CIFAR-10" and raw["source"] == "ImageFolder layout, from $RESNOTES_DATA/cifar10-png"
 
 
 def test_jpeg_copy_is_labelled_with_its_quality(data_env):
@@ -53,25 +63,23 @@ def test_pickle_layout_is_preferred_and_env_before_project(data_env):
     project, external = data_env
     write_cifar10_pickles(project)
     write_imagefolder(external / "cifar10-jpeg")
-    assert rdata.load_raw("cifar10", download=False)["source"].endswith("from $RESNOTES_DATA")
+    assert rdata.load_raw("cifar10", download=False)["source"] == "ImageFolder layout, from $RESNOTES_DATA/cifar10-jpeg"
 
 
-def test_cache_is_used_then_rebuilt_when_corrupt(data_env, monkeypatch):
+def test_cache_is_used_then_rebuilt_when_corrupt(data_env, monkeypatch, tmp_path):
     project, external = data_env
     write_imagefolder(external)
     first = rdata.load_raw("cifar10", download=False)
-    caches = list((project / "cache").glob("*.pt"))
-    assert len(caches) == 1
+    caches = list((tmp_path / "cache").glob("*.pt"))
+    assert len(caches) == 1 and not (project / "cache").exists()
 
     def fail(*args):
         raise AssertionError("decoded again although the cache is valid")
 
-    monkeypatch.setattr(rdata, "read_imagefolder_layout", fail)
-    second = rdata.load_raw("cifar10", download=False)
+    with monkeypatch.context() as patch:
+        patch.setattr(rdata, "read_imagefolder_layout", fail)
+        second = rdata.load_raw("cifar10", download=False)
     assert torch.equal(first["train_images"], second["train_images"])
-    monkeypatch.undo()
-    monkeypatch.setattr(rdata, "project_data_dir", lambda: project)
-    monkeypatch.setenv("RESNOTES_DATA", str(external))
 
     caches[0].write_bytes(caches[0].read_bytes()[:100])  # truncate it
     with pytest.warns(UserWarning, match="rebuilding"):
@@ -131,7 +139,7 @@ def test_subsets_are_class_balanced_deterministic_and_disjoint(data_env):
     assert torch.bincount(a.val_labels).tolist() == [3] * 10
     assert torch.bincount(a.test_labels).tolist() == [5] * 10
     # Validation images are held out: none of them is also a training image.
-    flat = lambda t: {bytes(x.numpy()) for x in t.flatten(1)}  # noqa: E731
+    flat = lambda t: {bytes(x.numpy()) for x in t.flatten(1)}
     assert not flat(a.train_images) & flat(a.val_images)
 
 
@@ -156,3 +164,175 @@ def test_real_cifar10_full_split_and_cache_speed():
     pixels = raw["train_images"].float().div_(255)
     mean = pixels.mean((0, 2, 3))
     assert np.allclose(mean.numpy(), rdata.STATS["cifar10"][0], atol=0.01)
+
+
+# --------------------------------------------------------------------------
+# The tests' own isolation
+# --------------------------------------------------------------------------
+
+
+def test_data_env_keeps_the_cache_out_of_the_project(data_env, tmp_path):
+    project, external = data_env
+    assert os.environ["RESNOTES_CACHE_DIR"] == str(tmp_path / "cache")
+    write_imagefolder(external)
+    rdata.load_raw("cifar10", download=False)
+    assert len(list((tmp_path / "cache").glob("*.pt"))) == 1 and not (project / "cache").exists()
+
+
+# --------------------------------------------------------------------------
+# The dataset's name is true of every file; the source names the folder used
+# --------------------------------------------------------------------------
+
+
+def test_bmp_and_png_together_are_plain_cifar(data_env):
+    from PIL import Image
+
+    _, external = data_env
+    written = write_imagefolder(external)
+    Image.fromarray(written["train"][0].transpose(1, 2, 0)).save(external / "train" / "airplane" / "extra.bmp")
+    assert rdata.load_raw("cifar10", download=False)["dataset"] == "CIFAR-10"
+
+
+@pytest.mark.parametrize(
+    "base, odd, odd_kind", [("JPEG", "PNG", "lossless"), ("PNG", "JPEG", "JPEG q75"), ("JPEG", "JPEG q90", "JPEG q90")]
+)
+def test_a_tree_that_mixes_kinds_of_image_is_refused(data_env, base, odd, odd_kind):
+    from PIL import Image
+
+    _, external = data_env
+    write_imagefolder(external, fmt=base)
+    odd_file = external / "test" / "truck" / ("odd.png" if odd == "PNG" else "odd.jpg")
+    Image.new("RGB", (32, 32), (9, 99, 199)).save(odd_file, odd.split()[0], quality=int(odd[-2:]) if "q" in odd else 75)
+    first = "train/airplane/0000." + ("png" if base == "PNG" else "jpg")
+    base_kind = "lossless" if base == "PNG" else "JPEG q75"
+    with pytest.raises(rdata.DataFormatError) as err:
+        rdata.load_raw("cifar10", download=False)
+    message = str(err.value)
+    assert f"mixes images of different kinds: {base_kind} ({first}), {odd_kind} (test/truck/odd." in message
+    assert "use a copy made in one format" in message
+
+
+def test_two_copies_in_one_folder_source_names_the_one_used(data_env):
+    _, external = data_env
+    write_imagefolder(external / "cifar10-jpeg", fmt="JPEG")
+    write_imagefolder(external / "CIFAR-10")  # PNG; sorts first, so it is used
+    data = rdata.load_cifar("cifar10", download=False)
+    assert data.name == "CIFAR-10"
+    assert (
+        data.source
+        == "ImageFolder layout, from $RESNOTES_DATA/CIFAR-10; ignored another copy in $RESNOTES_DATA/cifar10-jpeg"
+    )
+
+
+def test_pickles_beside_an_imagefolder_copy_say_so(data_env):
+    project, _ = data_env
+    write_cifar10_pickles(project)
+    write_imagefolder(project / "cifar10-jpeg", fmt="JPEG")
+    write_imagefolder(project / "CIFAR-10")
+    source = rdata.load_raw("cifar10", download=False)["source"]
+    assert (
+        source
+        == "original Python release, from data/cifar-10-batches-py; ignored other copies in data/CIFAR-10, data/cifar10-jpeg"
+    )
+
+
+# --------------------------------------------------------------------------
+# Every data error names the file and what is wrong with it
+# --------------------------------------------------------------------------
+
+
+def _break_truncated(path):
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+def _break_header_only(path):
+    path.write_bytes(path.read_bytes()[:200])
+
+
+def _break_not_an_image(path):
+    path.write_text("these are my notes, not a picture\n")
+
+
+def _break_grey(path):
+    from PIL import Image
+
+    Image.new("L", (32, 32)).save(path, "JPEG", quality=75)
+
+
+def _break_gif(path):
+    from PIL import Image
+
+    Image.new("RGB", (32, 32)).save(path, "GIF")
+
+
+@pytest.mark.parametrize(
+    "damage, expected",
+    [
+        (_break_truncated, "train/dog/0005.jpg could not be decoded, it may be truncated or corrupt (OSError: "),
+        (_break_header_only, "train/dog/0005.jpg could not be decoded, it may be truncated or corrupt"),
+        (_break_not_an_image, "train/dog/0005.jpg is not an image file"),
+        (_break_grey, "train/dog/0005.jpg is a 32x32 L image; CIFAR images must be 32x32 RGB"),
+        (_break_gif, "train/dog/0005.jpg is a GIF file; CIFAR images must be PNG, BMP or JPEG"),
+    ],
+    ids=["truncated", "header only", "not an image", "greyscale", "gif"],
+)
+def test_a_bad_image_file_is_named(data_env, damage, expected):
+    _, external = data_env
+    write_imagefolder(external, fmt="JPEG")
+    damage(external / "train" / "dog" / "0005.jpg")
+    with pytest.raises(rdata.DataFormatError) as err:
+        rdata.load_raw("cifar10", download=False)
+    assert str(err.value).startswith(expected), str(err.value)
+
+
+def test_a_broken_link_is_named(data_env):
+    _, external = data_env
+    write_imagefolder(external)
+    (external / "train" / "cat" / "broken.png").symlink_to(external / "nowhere.png")
+    with pytest.raises(
+        rdata.DataFormatError, match="^train/cat/broken.png cannot be read \\(No such file or directory\\)"
+    ):
+        rdata.load_raw("cifar10", download=False)
+
+
+# --------------------------------------------------------------------------
+# Subset sizes a user can act on (they come from --train-per-class, --test-per-class)
+# --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "kwargs, expected",
+    [
+        (
+            {"train_per_class": 1},
+            "train_per_class (--train-per-class) must be at least 2, so that each class keeps a training image after 10% of it (at least one image) is held out for validation; got 1",
+        ),
+        ({"train_per_class": 0}, "train_per_class (--train-per-class) must be at least 2"),
+        (
+            {"train_per_class": 11},
+            "train_per_class (--train-per-class) can be at most 10: the smallest class of the train set has 10 images; got 11",
+        ),
+        ({"test_per_class": 0}, "test_per_class (--test-per-class) must be at least 1; got 0"),
+        (
+            {"test_per_class": 5},
+            "test_per_class (--test-per-class) can be at most 4: the smallest class of the test set has 4 images; got 5",
+        ),
+    ],
+)
+def test_subset_sizes_out_of_range_say_the_limits(data_env, kwargs, expected):
+    _, external = data_env
+    write_cifar10_pickles(external)  # 10 train, 4 test images per class
+    with pytest.raises(ValueError) as err:
+        rdata.load_cifar("cifar10", download=False, **kwargs)
+    assert str(err.value).startswith(expected)
+
+
+def test_smallest_and_largest_subsets_work(data_env):
+    _, external = data_env
+    write_cifar10_pickles(external)
+    small = rdata.load_cifar("cifar10", train_per_class=2, test_per_class=1, download=False)
+    assert len(small.train_labels) == 10 and len(small.val_labels) == 10 and len(small.test_labels) == 10
+    large = rdata.load_cifar("cifar10", train_per_class=10, test_per_class=4, download=False)
+    assert len(large.train_labels) == 90 and len(large.test_labels) == 40
+    half = rdata.load_cifar("cifar10", train_per_class=2, val_fraction=0.5, download=False)
+    assert len(half.train_labels) == 10

@@ -57,6 +57,9 @@ def test_profiles(monkeypatch):
     assert PROFILES["smoke"].pick(smoke=8, demo=32, fast=56, paper=110) == 8
     cfg = PROFILES["paper"].train_config(seed=3)
     assert cfg.epochs == 164 and cfg.profile == "paper" and cfg.seed == 3
+    # The warm-up is a fraction of the run: it follows an epochs override.
+    assert PROFILES["demo"].train_config(epochs=6).warmup_epochs == pytest.approx(1.5)
+    assert PROFILES["demo"].train_config(epochs=6, warmup_epochs=2).warmup_epochs == 2
 
 
 @pytest.mark.skipif(not real_cifar10_available(), reason="no real CIFAR-10 copy in $RESNOTES_DATA or data/")
@@ -95,20 +98,20 @@ def _cut_short(folder, data):
     class Stop(Exception):
         pass
 
-    real_save = rtrain._atomic_save
+    real_save = rtrain.save_checkpoint
 
-    def save_then_stop(obj, path):
-        real_save(obj, path)
-        if obj["epoch"] == 2:
+    def save_then_stop(folder, state):
+        real_save(folder, state)
+        if state["epoch"] == 2:
             raise Stop
 
     torch.manual_seed(1)
-    rtrain._atomic_save = save_then_stop
+    rtrain.save_checkpoint = save_then_stop
     try:
         with pytest.raises(Stop):
             fit(preact_resnet(depth=8), data, quiet(epochs=3, batch_size=16, checkpoint_dir=str(folder), schedule="step", seed=5))
     finally:
-        rtrain._atomic_save = real_save
+        rtrain.save_checkpoint = real_save
 
 
 def test_non_finite_loss_stops_naming_epoch_and_step(tiny_cifar10):
@@ -131,7 +134,7 @@ def test_history_serialises_to_json(tiny_cifar10, tmp_path):
     again = History.from_json(path)
     assert again == history
     record = json.loads(path.read_text())["epochs"][0]
-    assert set(record) == {"epoch", "train_loss", "train_acc", "val_acc", "lr", "seconds", "images_per_s"}
+    assert set(record) == {"epoch", "train_loss", "train_acc", "val_acc", "lr", "seconds", "images_per_s", "eval_seconds"}
     assert "smoke" in again.summary() and again.meta["hardware"]
 
 

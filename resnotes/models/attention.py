@@ -232,7 +232,7 @@ def attention_net(
 
 
 _TABLE = "Wang et al. 2017, CIFAR comparison table (survey Table 7)"
-register("attention56", attention_net, depth=56)
-register("attention92", attention_net, paper_params=1.9e6, source=_TABLE, depth=92)
-register("attention236", attention_net, paper_params=5.1e6, source=_TABLE, depth=236)
-register("attention452", attention_net, paper_params=8.6e6, source=_TABLE, depth=452, p=2, t=4, r=3)
+register("attention56", attention_net, recipe="attention", depth=56)
+register("attention92", attention_net, recipe="attention", paper_params=1.9e6, source=_TABLE, depth=92)
+register("attention236", attention_net, recipe="attention", paper_params=5.1e6, source=_TABLE, depth=236)
+register("attention452", attention_net, recipe="attention", paper_params=8.6e6, source=_TABLE, depth=452, p=2, t=4, r=3)

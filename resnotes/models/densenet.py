@@ -259,6 +259,6 @@ def densenet_bc(
 
 
 _TABLE = "Huang et al. 2017, Table 2 (survey Table 6)"
-register("densenet40_k12", densenet, paper_params=1.0e6, source=_TABLE, depth=40, growth_rate=12)
+register("densenet40_k12", densenet, recipe="densenet", paper_params=1.0e6, source=_TABLE, depth=40, growth_rate=12)
 for _depth, _k, _params in [(100, 12, 0.8e6), (250, 24, 15.3e6), (190, 40, 25.6e6)]:
-    register(f"densenet_bc{_depth}_k{_k}", densenet_bc, paper_params=_params, source=_TABLE, depth=_depth, growth_rate=_k)
+    register(f"densenet_bc{_depth}_k{_k}", densenet_bc, recipe="densenet", paper_params=_params, source=_TABLE, depth=_depth, growth_rate=_k)

@@ -206,8 +206,8 @@ def preact_resnet1001(num_classes: int = 10) -> PreActResNet:
 
 
 _TABLE = "He et al. 2016 (Identity Mappings), Table 4"
-register("preact_resnet110", preact_resnet110, paper_params=1.7e6, source=_TABLE)
-register("preact_resnet164", preact_resnet164, paper_params=1.7e6, source=_TABLE)
-register("preact_resnet1001", preact_resnet1001, paper_params=10.2e6, source=_TABLE)
-register("preact_resnet20", preact_resnet, depth=20)
-register("plain20", plain_net, depth=20)
+register("preact_resnet110", preact_resnet110, recipe="preact_resnet", paper_params=1.7e6, source=_TABLE)
+register("preact_resnet164", preact_resnet164, recipe="preact_resnet", paper_params=1.7e6, source=_TABLE)
+register("preact_resnet1001", preact_resnet1001, recipe="preact_resnet", paper_params=10.2e6, source=_TABLE)
+register("preact_resnet20", preact_resnet, recipe="preact_resnet", depth=20)
+register("plain20", plain_net, recipe="preact_resnet", depth=20)

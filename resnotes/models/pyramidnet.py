@@ -214,6 +214,7 @@ for _depth, _alpha, _bottleneck, _params in [
     register(
         f"pyramidnet{_depth}_a{_alpha}" + ("_bottleneck" if _bottleneck else ""),
         pyramidnet,
+        recipe="pyramidnet",
         paper_params=_params,
         source=_TABLE,
         depth=_depth,

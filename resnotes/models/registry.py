@@ -23,6 +23,7 @@ class ModelSpec:
     kwargs: dict[str, Any] = field(default_factory=dict)
     paper_params: float | None = None  # as printed in the paper, e.g. 1.7e6
     source: str = ""  # where paper_params comes from, e.g. "He et al. 2016b, Table 2"
+    recipe: str = ""  # the key of its paper's training recipe in resnotes.config.PAPER_RECIPES
 
     def build(self, **overrides: Any) -> nn.Module:
         return self.factory(**{**self.kwargs, **overrides})
@@ -35,14 +36,16 @@ def register(
     name: str,
     factory: Callable[..., nn.Module],
     *,
+    recipe: str,
     paper_params: float | None = None,
     source: str = "",
     **kwargs: Any,
 ) -> ModelSpec:
-    """Register ``factory(**kwargs)`` under ``name``."""
+    """Register ``factory(**kwargs)`` under ``name``, trained under ``--profile paper``
+    with the recipe ``PAPER_RECIPES[recipe]``."""
     if name in _REGISTRY:
         raise ValueError(f"model name {name!r} is registered twice")
-    spec = ModelSpec(name, factory, kwargs, paper_params, source)
+    spec = ModelSpec(name, factory, kwargs, paper_params, source, recipe)
     _REGISTRY[name] = spec
     return spec
 
@@ -60,7 +63,8 @@ def get_spec(name: str) -> ModelSpec:
         close = difflib.get_close_matches(name, _REGISTRY, n=3, cutoff=0.4)
         hint = f" Did you mean: {', '.join(close)}?" if close else ""
         raise ValueError(
-            f"unknown model {name!r}.{hint} Valid names: {', '.join(_REGISTRY)}."
+            f"unknown model {name!r}.{hint} (resnotes.models.list_models() or "
+            "python -m resnotes.train --help lists them all)"
         ) from None
 
 

@@ -112,5 +112,5 @@ def preact_resnet_attention(depth: int = 110, attention: str = "se", num_classes
     return PreActResNet(depth, bottleneck=False, num_classes=num_classes, unit=unit)
 
 
-register("se_preact_resnet110", preact_resnet_attention, depth=110, attention="se")
-register("cbam_preact_resnet110", preact_resnet_attention, depth=110, attention="cbam")
+register("se_preact_resnet110", preact_resnet_attention, recipe="se_cbam", depth=110, attention="se")
+register("cbam_preact_resnet110", preact_resnet_attention, recipe="se_cbam", depth=110, attention="cbam")

@@ -172,6 +172,6 @@ def resnet_stochastic_depth(
 
 
 _TABLE = "He et al. 2015, Table 6 (used by Huang et al. 2016)"
-register("resnet110", resnet_stochastic_depth, paper_params=1.7e6, source=_TABLE, depth=110, final_survival=1.0)
-register("resnet110_stochastic_depth", resnet_stochastic_depth, paper_params=1.7e6, source=_TABLE, depth=110)
-register("resnet1202_stochastic_depth", resnet_stochastic_depth, paper_params=19.4e6, source=_TABLE, depth=1202)
+register("resnet110", resnet_stochastic_depth, recipe="stochastic_depth", paper_params=1.7e6, source=_TABLE, depth=110, final_survival=1.0)
+register("resnet110_stochastic_depth", resnet_stochastic_depth, recipe="stochastic_depth", paper_params=1.7e6, source=_TABLE, depth=110)
+register("resnet1202_stochastic_depth", resnet_stochastic_depth, recipe="stochastic_depth", paper_params=19.4e6, source=_TABLE, depth=1202)

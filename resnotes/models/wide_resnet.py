@@ -94,5 +94,5 @@ def wide_resnet(depth: int = 28, widen_factor: int = 10, drop_rate: float = 0.0,
 
 
 _TABLE = "Zagoruyko and Komodakis 2016 (survey Table 8)"
-register("wrn28_10", wide_resnet, paper_params=36.5e6, source=_TABLE, depth=28, widen_factor=10)
-register("wrn16_8", wide_resnet, paper_params=11.0e6, source="Zagoruyko and Komodakis 2016", depth=16, widen_factor=8)
+register("wrn28_10", wide_resnet, recipe="wide_resnet", paper_params=36.5e6, source=_TABLE, depth=28, widen_factor=10)
+register("wrn16_8", wide_resnet, recipe="wide_resnet", paper_params=11.0e6, source="Zagoruyko and Komodakis 2016", depth=16, widen_factor=8)

@@ -1,0 +1,403 @@
+"""The results ledger refuses what it must not hold or write: a second record of
+one run, non-finite or out-of-range figures, strings that carry markup or a
+path, and it never writes outside its folder nor through a planted link. The
+book's tables show hostile text as text. Version-1 records are upgraded on read."""
+
+import json
+import math
+import os
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+import resnotes.ledger as ledger
+from resnotes.ledger import (
+    SCHEMA,
+    SCHEMA_VERSION,
+    LedgerError,
+    load_ledger,
+    make_record,
+    record_name,
+    upgrade_v1,
+    validate,
+    write_record,
+)
+from resnotes.report import Markdown, Table
+from resnotes.train import History
+
+ROOT = Path(__file__).resolve().parent.parent
+V1_RECORD = ROOT / "results" / "preact_resnet20-cifar10-demo-train-seed0-20261128T061149.json"
+
+HOSTILE = [
+    "CIFAR-10 <img src=x onerror=alert(1)>",
+    "<script>alert(1)</script>",
+    "A100 | 99.9% | forged",
+    "two\nlines",
+    "`code` and [a link](javascript:alert(1)) and ![img](x.png)",
+    "{raw}`<b>bold</b>` $\\href{x}{y}$ **strong** _em_ ~~gone~~",
+    "# heading & &lt;entity&gt; \\| backslash-pipe",
+    "snake_case_<b>x</b> __init__ a_*b*_c _em_ x__strong__y é_ü_é",
+]
+
+
+def fake_history(run_id="3f2a9c0d1e4b5a67", precision="fp32", model="preact_resnet20", dataset="CIFAR-10",
+                 hardware="CPU: AMD EPYC (2 threads)", epochs=((1.0, 100.0), (3.0, 300.0), (2.0, 200.0)), **meta):  # fmt: skip
+    """A finished run's History without training: (seconds, images/s) per epoch."""
+    history = History(
+        meta={"model": model, "params": 272282, "dataset": dataset, "data_source": "test", "train_images": 4500,
+              "hardware": hardware, "torch": "2.14.1+cpu", "run_id": run_id, "precision": precision, **meta},  # fmt: skip
+        config={"profile": "demo", "schedule": "onecycle", "lr": 0.1, "batch_size": 64, "warmup_epochs": 2,
+                "milestones": [0.5, 0.75], "nesterov": False, "weight_decay": 1e-4, "seed": 0, "epochs": len(epochs)},  # fmt: skip
+    )
+    for i, (seconds, images_per_s) in enumerate(epochs):
+        history.epochs.append({"epoch": i + 1, "seconds": seconds, "images_per_s": images_per_s, "train_loss": 1.0, "val_acc": 0.5})
+    history.best_epoch, history.best_val_acc, history.test_acc, history.seconds = 2, 0.57, 0.576, 12.5
+    return history
+
+
+def a_record(**meta):
+    return make_record(fake_history(**meta), model_kwargs={"depth": 20, "num_classes": 10}, flops_per_image=81626368)
+
+
+def files_in(folder):
+    return sorted(p.name for p in Path(folder).iterdir())
+
+
+# ---------------------------------------------------------------- the record
+
+
+def test_make_record_reads_run_id_and_precision_and_takes_medians():
+    record = a_record(precision="bf16")
+    assert set(record) == set(SCHEMA) and record["schema_version"] == SCHEMA_VERSION == 2
+    assert record["run_id"] == "3f2a9c0d1e4b5a67" and record["precision"] == "bf16"
+    # medians over the epochs after the first, which pays for compilation: (3, 2) s and (300, 200) img/s
+    assert record["seconds_per_epoch"] == 2.5 and record["images_per_s"] == 250.0
+    assert "median" in SCHEMA["seconds_per_epoch"][1] and "median" in SCHEMA["images_per_s"][1]
+    assert validate(record) == []
+
+
+@pytest.mark.parametrize("key", ["run_id", "precision"])
+def test_make_record_needs_the_trainers_run_id_and_precision(key):
+    history = fake_history()
+    del history.meta[key]
+    with pytest.raises(LedgerError, match=f"history.meta lacks '{key}'"):
+        make_record(history, model_kwargs={}, flops_per_image=1)
+
+
+# ---------------------------------------------------------------- one record per run
+
+
+def test_a_second_record_of_the_same_run_is_refused_and_nothing_is_written(tmp_path):
+    first = write_record(a_record(), tmp_path)
+    again = a_record()
+    again["created"] = "2026-12-01T10:00:00+00:00"  # the same run, its command re-run later
+    with pytest.raises(LedgerError, match="nothing was written") as caught:
+        write_record(again, tmp_path)
+    assert first.name in str(caught.value) and "3f2a9c0d1e4b5a67" in str(caught.value)
+    assert isinstance(caught.value, ValueError)
+    assert files_in(tmp_path) == [first.name]
+    assert json.loads(first.read_text())["created"] != again["created"]  # the first record is untouched
+    # A different run is written, even at the same second.
+    other = write_record(a_record(run_id="9d8c7b6a5f4e3d21"), tmp_path)
+    assert len(load_ledger(tmp_path)) == 2 and other != first
+
+
+def test_load_ledger_refuses_two_records_of_one_run(tmp_path):
+    path = write_record(a_record(), tmp_path)
+    shutil.copy(path, tmp_path / "copy.json")
+    with pytest.raises(LedgerError, match="both record run 3f2a9c0d1e4b5a67"):
+        load_ledger(tmp_path)
+
+
+# ---------------------------------------------------------------- figures
+
+
+def nested(path, value):
+    def change(record):
+        *parents, last = path
+        target = record
+        for key in parents:
+            target = target[key]
+        target[last] = value
+    return change
+
+
+BAD_FIGURES = [
+    (("wall_clock_s",), math.nan), (("wall_clock_s",), math.inf), (("wall_clock_s",), -1.0), (("wall_clock_s",), 0),
+    (("images_per_s",), math.nan), (("images_per_s",), -math.inf), (("images_per_s",), 0.0), (("images_per_s",), -250.0),
+    (("seconds_per_epoch",), math.inf), (("seconds_per_epoch",), -16.6), (("seconds_per_epoch",), 0.0),
+    (("best_val_acc",), math.nan), (("best_val_acc",), 1.5), (("best_val_acc",), -0.1),
+    (("test_acc",), math.nan), (("test_acc",), math.inf), (("test_acc",), 57.6),
+    (("peak_memory_bytes",), -1), (("params",), -3), (("flops_per_image",), 0), (("train_images",), -1),
+    (("hardware", "count"), 0), (("hardware", "count"), -2),
+    (("schedule", "lr"), math.nan), (("schedule", "lr"), -0.1), (("schedule", "batch_size"), 0),
+    (("schedule", "weight_decay"), -1e-4), (("schedule", "warmup_epochs"), math.inf), (("schedule", "milestones"), [0.5, math.nan]),
+    (("model_kwargs", "drop_rate"), math.nan), (("model_kwargs", "depth"), math.inf),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("path, value", BAD_FIGURES, ids=[f"{'.'.join(p)}={v}" for p, v in BAD_FIGURES])
+def test_non_finite_negative_and_out_of_range_figures_are_refused(tmp_path, path, value):
+    record = a_record()
+    nested(path, value)(record)
+    assert validate(record), f"{path}={value} passed validation"
+    with pytest.raises(LedgerError, match="invalid ledger record"):
+        write_record(record, tmp_path)
+    assert files_in(tmp_path) == []
+    # and from a file (json writes NaN and Infinity unless told not to)
+    (tmp_path / "bad.json").write_text(json.dumps(record))
+    with pytest.raises(ValueError, match="bad.json is not a valid ledger record"):
+        load_ledger(tmp_path)
+
+
+def test_make_record_refuses_a_nan_accuracy():
+    history = fake_history()
+    history.test_acc = math.nan
+    with pytest.raises(LedgerError, match="test_acc must be a fraction"):
+        make_record(history, model_kwargs={}, flops_per_image=1)
+
+
+# ---------------------------------------------------------------- strings
+
+
+BAD_STRINGS = [
+    ("dataset", "CIFAR-10 <img src=x onerror=alert(1)>"),
+    ("dataset", "CIFAR-10 (JPEG | q75)"),
+    ("dataset", "CIFAR-10 (copy)\n# injected"),
+    ("dataset", "CIFAR-10 [link](x)"),
+    ("dataset", "CIFAR-1000"),
+    ("dataset", "ImageNet"),
+    (("hardware", "device"), "<script>alert(1)</script>"),
+    (("hardware", "device"), "A100 | 99.9% | forged"),
+    (("hardware", "device"), "GPU\nsecond line"),
+    (("hardware", "device"), "`rm -rf`"),
+    (("hardware", "device"), "x" * 500),
+    (("hardware", "device"), ""),
+    ("model", "../../../x"),
+    ("model", "preact_resnet20<script>"),
+    ("model", "PreActResNet"),
+    ("model", "a/b"),
+    ("profile", "../x"),
+    ("profile", "evil"),
+    ("kind", "train<b>"),
+    ("run_id", "../../etc/passwd"),
+    ("run_id", "abc"),
+    ("precision", "fp64"),
+    ("precision", "<b>fp32</b>"),
+    ("git_commit", "82a9d7c<script>"),
+    ("git_commit", "not a commit"),
+    ("torch", "2.14.1 <img src=x>"),
+    ("created", "yesterday"),
+    ("created", "2026-11-28T06:11:49+00:00<b>"),
+    ("created", "2026-13-45T06:11:49+00:00"),
+    (("schedule", "schedule"), "<i>step</i>"),
+    (("model_kwargs", "block"), "<script>alert(1)</script>"),
+    (("model_kwargs", "block"), "a|b"),
+    (("model_kwargs",), {"<k>": 1}),
+]
+
+
+@pytest.mark.parametrize("field, value", BAD_STRINGS, ids=[f"{f if isinstance(f, str) else '.'.join(f)}:{v!r:.30}" for f, v in BAD_STRINGS])
+def test_strings_that_carry_markup_or_a_path_are_refused(tmp_path, field, value):
+    record = a_record()
+    nested((field,) if isinstance(field, str) else field, value)(record)
+    assert validate(record), f"{field}={value!r} passed validation"
+    with pytest.raises(LedgerError, match="invalid ledger record"):
+        write_record(record, tmp_path)
+    assert files_in(tmp_path) == []
+
+
+@pytest.mark.parametrize("dataset", ["CIFAR-10", "CIFAR-100", "CIFAR-10 (JPEG q75 copy)", "CIFAR-100 (500 per class, v1.2)"])
+def test_plain_dataset_names_pass(dataset):
+    assert validate({**a_record(), "dataset": dataset}) == []
+
+
+def test_hostile_history_cannot_make_a_record():
+    with pytest.raises(LedgerError, match="dataset must be"):
+        a_record(dataset="CIFAR-10 <img src=x onerror=alert(1)>")
+    with pytest.raises(LedgerError, match="hardware device"):
+        a_record(hardware="<script>alert(1)</script>")
+
+
+# ---------------------------------------------------------------- the book's table
+
+
+def table_rows(markdown):
+    """The cells of each table row, split at unescaped pipes as a GFM table parser does."""
+    rows = []
+    for line in markdown.splitlines():
+        if line.startswith("|"):
+            cells = re.split(r"(?<!\\)\|", line.strip())
+            rows.append([c.strip() for c in cells[1:-1]])
+    return rows
+
+
+def test_table_shows_hostile_cells_as_text_in_one_cell():
+    rows = [[text, "x", 1] for text in HOSTILE]
+    markdown = Table(["value", "other", "n"], rows, caption="<b>caption</b> | *em*")._repr_markdown_()
+    parsed = table_rows(markdown)
+    assert len(parsed) == 2 + len(HOSTILE)  # header, separator, one line per row: no newline survived
+    assert all(len(cells) == 3 for cells in parsed), parsed
+    assert "<" not in markdown and ">" not in markdown
+    for cells in parsed[2:]:
+        assert cells[1:] == ["x", "1"]
+        # every markup character is escaped (an underscore inside a word cannot start emphasis)
+        assert not re.search(r"(?<!\\)([`*\[\]{}$~#]|(?<![^\W_])_|_(?![^\W_]))", cells[0]), cells[0]
+
+
+def test_table_renders_hostile_cells_as_their_text_with_myst():
+    pytest.importorskip("myst_parser")
+    from markdown_it.renderer import RendererHTML
+    from myst_parser.config.main import MdParserConfig
+    from myst_parser.parsers.mdit import create_md_parser
+
+    # the book's settings: MyST with dollarmath, amsmath and colon_fence
+    md = create_md_parser(MdParserConfig(enable_extensions={"dollarmath", "amsmath", "colon_fence"}), RendererHTML)
+    page = md.render(Table(["value", "other"], [[text, "x"] for text in HOSTILE], caption="<script>x</script>")._repr_markdown_())
+    assert "<script" not in page and "<img" not in page and "<a " not in page and "<code" not in page and "<em" not in page
+    assert page.count("<tr>") == 1 + len(HOSTILE) and page.count("<td>") == 2 * len(HOSTILE)
+    import html
+
+    cells = re.findall(r"<td>(.*?)</td>", page)[0::2]
+    assert [html.unescape(c) for c in cells] == [" ".join(t.split("\n")) for t in HOSTILE]
+
+
+def test_table_keeps_ordinary_cells_code_spans_and_trusted_markdown():
+    pytest.importorskip("myst_parser")
+    from markdown_it.renderer import RendererHTML
+    from myst_parser.config.main import MdParserConfig
+    from myst_parser.parsers.mdit import create_md_parser
+
+    md = create_md_parser(MdParserConfig(), RendererHTML)
+    command = "`python -m resnotes.train --model preact_resnet110 --profile paper --ledger results`"
+    table = Table(["model", "params", "acc", "gap", "run", "source"],
+                  [["preact_resnet110", 1727962, "57.60%", "+1.6%", command, Markdown("[paper](https://arxiv.org/abs/1603.05027)")],
+                   ["pre-act ResNet-110 + SE", 0.5, "CPU: AMD EPYC (2 threads) × 1", "-0.2", "", "He et al. 2016 (Identity Mappings), Table 4"]])  # fmt: skip
+    markdown = table._repr_markdown_()
+    assert "| preact_resnet110 | 1,727,962 | 57.60% | +1.6% |" in markdown  # the same Markdown as before escaping existed
+    page = md.render(markdown)
+    cells = re.findall(r"<td>(.*?)</td>", page)
+    assert cells == [
+        "preact_resnet110", "1,727,962", "57.60%", "+1.6%", f"<code>{command.strip('`')}</code>", '<a href="https://arxiv.org/abs/1603.05027">paper</a>',
+        "pre-act ResNet-110 + SE", "0.5", "CPU: AMD EPYC (2 threads) × 1", "-0.2", "", "He et al. 2016 (Identity Mappings), Table 4",
+    ]  # fmt: skip
+    assert str(table).splitlines()[2].split()[:3] == ["preact_resnet110", "1,727,962", "57.60%"]  # the terminal view is plain text
+
+
+def test_a_code_span_cell_with_markup_inside_is_escaped():
+    markdown = Table(["a"], [["`<img src=x>`"], ["`a|b`"]])._repr_markdown_()
+    assert "<" not in markdown and all(len(cells) == 1 for cells in table_rows(markdown))
+
+
+# ---------------------------------------------------------------- paths
+
+
+def test_record_name_is_a_plain_file_name():
+    name = record_name(a_record())
+    assert name == Path(name).name and re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*\.json", name) and ".." not in name
+    for field, value in [("model", "../../../x"), ("profile", "../../x"), ("kind", "a/b"), ("model", ".hidden")]:
+        with pytest.raises(LedgerError, match="not a plain file name"):
+            record_name({**a_record(), field: value})
+
+
+@pytest.mark.parametrize("field, value", [("model", "../../../x"), ("profile", "../../escape"), ("model", "/tmp/abs")])
+def test_a_traversal_name_writes_nothing_outside_the_folder(tmp_path, monkeypatch, field, value):
+    folder = tmp_path / "a" / "b" / "results"
+    folder.mkdir(parents=True)
+    record = {**a_record(), field: value}
+    with pytest.raises(LedgerError):
+        write_record(record, folder)
+    # even with validation out of the way, the name and the resolved path are checked
+    monkeypatch.setattr(ledger, "validate", lambda record: [])
+    with pytest.raises(LedgerError, match="plain file name|outside"):
+        write_record(record, folder)
+    assert [p for p in tmp_path.rglob("*") if p.is_file()] == []
+
+
+def test_write_record_refuses_a_path_outside_the_folder_when_the_name_checks_are_bypassed(tmp_path, monkeypatch):
+    folder = tmp_path / "results"
+    monkeypatch.setattr(ledger, "record_name", lambda record: "../outside.json")
+    with pytest.raises(LedgerError, match="outside"):
+        write_record(a_record(), folder)
+    assert not (tmp_path / "outside.json").exists() and files_in(folder) == []
+
+
+# ---------------------------------------------------------------- links and overwrites
+
+
+def test_a_planted_link_is_never_followed_and_no_file_is_replaced(tmp_path):
+    folder = tmp_path / "results"
+    folder.mkdir()
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    record = a_record()
+    name = record_name(record)
+    stem = name[: -len(".json")]
+    planted = [name, f"{stem}-1.json", f"{stem}-2.json"]
+    for link in planted:
+        os.symlink(victim, folder / link)
+    os.symlink(tmp_path / "missing.txt", folder / f"{stem}-3.json")  # a dangling link too
+    (folder / f"{stem}-4.json").write_text("an earlier file")
+    path = write_record(record, folder)
+    assert victim.read_text() == "precious" and not (tmp_path / "missing.txt").exists()
+    assert path.name == f"{stem}-5.json" and path.parent == folder
+    assert not path.is_symlink() and json.loads(path.read_text()) == record
+    assert all((folder / link).is_symlink() for link in planted) and (folder / f"{stem}-4.json").read_text() == "an earlier file"
+    assert not [p for p in folder.iterdir() if p.name.startswith(".")], "a temporary file was left behind"
+
+
+def test_write_record_writes_through_atomic_write(tmp_path, monkeypatch):
+    import resnotes.files
+
+    calls = []
+    real = resnotes.files.atomic_write
+    monkeypatch.setattr(resnotes.files, "atomic_write", lambda path, *a, **k: calls.append(path) or real(path, *a, **k))
+    path = write_record(a_record(), tmp_path)
+    assert calls and calls[0].name == path.name and json.loads(path.read_text())["run_id"] == "3f2a9c0d1e4b5a67"
+
+
+# ---------------------------------------------------------------- version 1
+
+
+def test_a_version_1_cpu_record_is_upgraded_on_read_without_changing_it(tmp_path):
+    shutil.copy(V1_RECORD, tmp_path / V1_RECORD.name)
+    before = (tmp_path / V1_RECORD.name).read_bytes()
+    v1 = json.loads(before)
+    assert v1["schema_version"] == 1 and validate(v1) == []  # still valid as a version-1 record
+    (row,) = load_ledger(tmp_path)
+    assert row["schema_version"] == 2 and row["precision"] == "fp32" and row["run_id"] == V1_RECORD.stem
+    assert {k: row[k] for k in v1 if k != "schema_version"} == {k: v for k, v in v1.items() if k != "schema_version"}
+    assert (tmp_path / V1_RECORD.name).read_bytes() == before
+    # a new record lives next to it, and the upgraded record's run cannot be recorded twice
+    write_record(a_record(), tmp_path)
+    assert len(load_ledger(tmp_path)) == 2
+    with pytest.raises(LedgerError, match=f"{V1_RECORD.name}; nothing was written"):
+        write_record(a_record(run_id=V1_RECORD.stem), tmp_path)
+
+
+def test_a_version_1_gpu_record_is_refused_with_a_reason(tmp_path):
+    v1 = json.loads(V1_RECORD.read_text())
+    v1["hardware"] = {"device": "NVIDIA H100 80GB HBM3 (1 GPU visible)", "count": 1}
+    (tmp_path / "gpu.json").write_text(json.dumps(v1))
+    assert validate(v1) == []
+    with pytest.raises(LedgerError, match="gpu.json is a version-1 ledger record .* precision"):
+        load_ledger(tmp_path)
+    with pytest.raises(LedgerError, match="precision"):
+        upgrade_v1(v1, "gpu.json")
+
+
+def test_version_1_records_are_held_to_the_new_rules_and_never_written(tmp_path):
+    v1 = json.loads(V1_RECORD.read_text())
+    assert validate({**v1, "dataset": "CIFAR-10 <img src=x onerror=alert(1)>"})
+    assert validate({**v1, "wall_clock_s": math.nan})
+    assert any("unknown field 'run_id'" in e for e in validate({**v1, "run_id": "3f2a9c0d1e4b5a67"}))
+    with pytest.raises(LedgerError, match="schema_version 2"):
+        write_record(v1, tmp_path)
+    assert validate({**a_record(), "schema_version": 3})
+
+
+def test_the_committed_ledger_loads():
+    rows = load_ledger(ROOT / "results")
+    assert rows and all(r["schema_version"] == SCHEMA_VERSION and r["precision"] in ("bf16", "fp16", "fp32") for r in rows)
