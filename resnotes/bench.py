@@ -281,7 +281,7 @@ def _device(text: str) -> str:
     except RuntimeError:
         raise argparse.ArgumentTypeError(f"unknown device {text!r}; use auto, cpu, cuda or mps") from None
     if device is not None and device.type == "cuda" and not torch.cuda.is_available():
-        raise argparse.ArgumentTypeError("no CUDA GPU is available here")
+        raise argparse.ArgumentTypeError(f"{text!r}: no CUDA GPU is available here (use cpu or auto)")
     return text
 
 

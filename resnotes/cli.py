@@ -7,17 +7,18 @@ import argparse
 import math
 
 
-def at_least(minimum: int, below: int | None = None):
-    """An integer >= ``minimum`` (and < ``below`` when given)."""
+def at_least(minimum: int, below: int | None = None, below_label: str = ""):
+    """An integer >= ``minimum`` (and < ``below``, shown as ``below_label``, when given)."""
 
     def parse(text: str) -> int:
-        rule = f"an integer >= {minimum}" if below is None else f"an integer in [{minimum}, {below})"
         try:
             value = int(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"must be {rule}, got {text!r}") from None
-        if value < minimum or (below is not None and value >= below):
-            raise argparse.ArgumentTypeError(f"must be {rule}, got {text}")
+            raise argparse.ArgumentTypeError(f"must be an integer >= {minimum}, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be an integer >= {minimum}, got {text}")
+        if below is not None and value >= below:
+            raise argparse.ArgumentTypeError(f"must be an integer < {below_label or below}, got {text}")
         return value
 
     return parse

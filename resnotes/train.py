@@ -378,7 +378,9 @@ def fit(model: nn.Module, data: CifarData, config: TrainConfig, name: str | None
         },
         config=config.to_dict(),
     )
-    data_identity = f"{data.name}: {len(data.train_labels)} train / {len(data.val_labels)} val / {len(data.test_labels)} test"
+    n_train, n_val, n_test = len(data.train_labels), len(data.val_labels), len(data.test_labels)
+    drawn = (n_train + n_val) // data.num_classes
+    data_identity = f"{data.name}: {drawn} per class from train ({n_train} train / {n_val} val), {n_test} test"
     run = run_identity(history.meta["model"], params, data_identity, world_size, precision, history.config)
     best_state = None
     start_epoch = 0
@@ -525,7 +527,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--lr", type=positive_number, default=None, help="override the profile's peak learning rate")
     parser.add_argument("--train-per-class", type=at_least(1), default=None, help="override the profile's subset: images per class drawn from train (10%% of them are held out for validation)")
     parser.add_argument("--test-per-class", type=at_least(1), default=None, help="override the profile's subset: images per class drawn from test")
-    parser.add_argument("--seed", type=at_least(0, below=2**63), default=0, help="seed for weights, data order and augmentation (default: 0)")
+    parser.add_argument("--seed", type=at_least(0, below=2**63, below_label='2**63'), default=0, help="seed for weights, data order and augmentation (default: 0)")
     parser.add_argument("--precision", default="auto", choices=PRECISIONS, help="auto (default): bf16 on GPUs of compute capability >= 8.0, fp16 with a gradient scaler below, fp32 on the CPU")
     parser.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None, help="torch.compile the model (default: on for CUDA under the fast and paper profiles)")
     parser.add_argument("--deterministic", action="store_true", help="deterministic GPU kernels where they exist (slower; operators without one are listed and warn)")
