@@ -84,7 +84,7 @@ class TrainConfig:
 
 
 # Settings that may change when a run resumes: they change how fast it runs or
-# what it prints, not what it computes.
+# what it prints, not what it computes (resnotes.checkpoint.check_same_run).
 RESUMABLE_CHANGES = ("device", "compile", "deterministic", "eval_batch_size", "checkpoint_dir", "resume", "progress")
 
 
@@ -217,17 +217,7 @@ def make_config(model_name: str, profile: Profile | str | None = None, dataset: 
     return profile.train_config(**{**recipe, **given})
 
 
-def changed_settings(saved: dict[str, Any], config: TrainConfig) -> list[str]:
-    """The settings of ``config`` that differ from a saved config and change what the run computes."""
-    now = config.to_dict()
-    return [
-        f"{key}: {saved.get(key)!r} in the checkpoint, {now[key]!r} now"
-        for key in now
-        if key not in RESUMABLE_CHANGES and saved.get(key) != now[key]
-    ]
-
-
 __all__ = [
     "PAPER_RECIPES", "PRECISIONS", "PROFILES", "Profile", "SCHEDULES", "TrainConfig",
-    "changed_settings", "default_profile_name", "get_profile", "make_config", "paper_recipe",
+    "default_profile_name", "get_profile", "make_config", "paper_recipe",
 ]
