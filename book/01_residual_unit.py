@@ -59,17 +59,16 @@ import inspect
 import matplotlib.pyplot as plt
 import torch
 
+import resnotes as rn
 from resnotes.analysis import gradient_norms_per_unit
-from resnotes.data import DeviceBatches, load_cifar
-from resnotes.models import count_flops, count_parameters, get_spec
-from resnotes.models.preact_resnet import PreActBasicUnit, PreActUnit, plain_net, preact_resnet
-from resnotes.plot import learning_curves
-from resnotes.profiles import get_profile
-from resnotes.report import Table, banner
-from resnotes.train import fit
+from resnotes.models.preact_resnet import (
+    PreActBasicUnit,
+    PreActUnit,
+    plain_net,
+    preact_resnet,
+)
 
-profile = get_profile()
-print(banner(profile))
+profile = rn.start_chapter()
 
 # %% [markdown]
 # ## The degradation problem
@@ -116,19 +115,26 @@ print(banner(profile))
 # 1001-layer network and improve on the original ResNets.
 #
 # Here is the unit as the package implements it. The chapter imports it rather
-# than redefining it, so the text you read is the code that runs.
-
-# %%
-print(inspect.getsource(PreActBasicUnit))
-
-# %% [markdown]
-# The `forward` reads like the equations: pre-activate, two convolutions, add.
-# Where a unit halves the resolution and doubles the width, the shortcut cannot
-# be the identity. It becomes a strided 1×1 convolution of the pre-activated
-# input, as in the official code. Both kinds of unit inherit that shortcut:
+# than redefining it, so the text you read is the code that runs. What every
+# pre-activation unit shares is in one class, whose `forward` is the equation
+# above: pre-activate, compute the rest of $\mathcal{F}$, add the shortcut.
 
 # %%
 print(inspect.getsource(PreActUnit))
+
+# %% [markdown]
+# The shortcut is the identity, except where a unit halves the resolution and
+# widens: there it becomes a strided 1×1 convolution, a *projection*. The first
+# unit of each stage follows the official code (`preresnet.lua` in
+# fb.resnet.torch): its BN-ReLU comes before the split, so its shortcut,
+# identity or projection, reads the activated input. The paper's appendix says
+# the same of the network's first unit, whose input is the stem's convolution.
+# In every other unit the shortcut carries $\mathbf{x}_l$ untouched, which is
+# what the unrolled sum above needs. A basic unit then only defines the rest
+# of $\mathcal{F}$, two 3×3 convolutions:
+
+# %%
+print(inspect.getsource(PreActBasicUnit))
 
 # %% [markdown]
 # The bottleneck unit used for ResNet-164 and ResNet-1001
@@ -168,7 +174,7 @@ for index, stage in enumerate(model.stages, start=1):
 x = torch.relu(model.bn(x)).mean((2, 3))
 rows.append(("BN-ReLU, global average pool", tuple(x.shape)))
 rows.append(("fc", tuple(model.fc(x).shape)))
-Table(["step", "shape (B, C, H, W)"], rows)
+rn.Table(["step", "shape (B, C, H, W)"], rows)
 
 # %% [markdown]
 # A depth that does not fit the rule is refused with the rule in the message:
@@ -187,23 +193,20 @@ except ValueError as err:
 # 2016, Table 4), and the forward FLOPs for one 32×32 image (a
 # multiply-add counts as two) from `torch.utils.flop_counter`.
 
+
 # %%
-rows = []
-for name in ["preact_resnet110", "preact_resnet164", "preact_resnet1001"]:
-    spec = get_spec(name)
-    model = spec.build()
-    ours = count_parameters(model)
-    gap = (ours - spec.paper_params) / spec.paper_params
-    rows.append([name, f"{ours:,}", f"{spec.paper_params / 1e6:.1f}M", f"{gap:+.1%}", f"{count_flops(model) / 1e9:.2f}"])
-Table(["model", "our parameters", "paper", "gap", "GFLOPs / image"], rows)
+networks = ["preact_resnet110", "preact_resnet164", "preact_resnet1001"]
+rn.paper_table(networks)
 
 # %% [markdown]
-# The small gaps have two sources. The paper rounds to one decimal. And where
-# the width changes we use the official code's 1×1 projection shortcut, which
-# adds a few thousand parameters (2,560 in ResNet-110; more in the bottleneck
-# networks, whose first projection widens 16 channels to 64). The paper's text
-# does not fix that choice for every network; we follow the code and say so
-# here rather than bend the architecture towards a rounded number.
+# The gaps are small, and they come from how the paper counts and rounds, not
+# from the architecture. The paper prints one decimal, so 1.7M stands for
+# anything from 1.65M to 1.75M. And its counts seem to leave out batch
+# normalisation's scale and shift: ResNet-1001's batch norms hold 149,216
+# parameters, and without them our count is 10,178,490, which rounds to the
+# paper's 10.2M; with them it is 1.25% more. The projection shortcuts are a
+# small part of any of these counts: 2,560 parameters in ResNet-110 and
+# 41,984 in the two bottleneck networks.
 #
 # ## Why depth needs shortcuts: gradients at initialisation
 #
@@ -215,25 +218,30 @@ Table(["model", "our parameters", "paper", "gap", "GFLOPs / image"], rows)
 # and the line below says which copy of CIFAR-10 was found.
 
 # %% tags=["nbval-ignore-output"]
-data = load_cifar("cifar10", **profile.data_kwargs())
-print(data.describe())
+data = rn.load_cifar("cifar10", **profile.data_kwargs())
+print(data)
 
 # %% tags=["nbval-ignore-output"]
-images, labels = next(iter(DeviceBatches(data.train_images, data.train_labels, 64, mean=data.mean, std=data.std, train=False)))
-fig, axes = plt.subplots(1, 2, figsize=(11, 3.6), sharey=True, constrained_layout=True)
-for ax, (kind, build) in zip(axes, [("plain", plain_net), ("residual (pre-activation)", preact_resnet)]):
+batches = rn.DeviceBatches(
+    data.train_images, data.train_labels, 64, mean=data.mean, std=data.std, train=False
+)
+images, labels = next(iter(batches))
+print("gradient norm at the first unit / at the last unit")
+fig, axes = plt.subplots(1, 2, sharey=True, constrained_layout=True)
+kinds = [("plain", plain_net), ("residual (pre-activation)", preact_resnet)]
+for ax, (kind, build) in zip(axes, kinds):
     for depth in (20, 56, 110):
         torch.manual_seed(0)
         net = build(depth=depth)
         norms = gradient_norms_per_unit(net, net.units(), images, labels)
         ax.semilogy(range(1, len(norms) + 1), norms, label=f"depth {depth}")
-        print(f"{kind:26s} depth {depth:3d}: gradient norm at the first unit / at the last unit = {norms[0] / norms[-1]:,.1f}")
+        print(f"  {kind:26s} depth {depth:3d}: {norms[0] / norms[-1]:,.1f}")
     ax.set_title(f"{kind} network")
     ax.set_xlabel("unit index $l$ (input side on the left)")
     ax.grid(alpha=0.3, which="both")
     ax.legend()
 axes[0].set_ylabel(r"$\|\partial \mathcal{E} / \partial \mathbf{x}_{l}\|$")
-fig.suptitle(f"Gradient norms at initialisation, one batch of 64 {data.name} images", fontsize=10)
+fig.suptitle(f"Gradient norms at initialisation, one batch of 64 {data.name} images")
 plt.show()
 
 # %% [markdown]
@@ -260,23 +268,23 @@ plt.show()
 
 # %% tags=["nbval-ignore-output"]
 depth = profile.pick(smoke=8, demo=32, fast=56, paper=110)
-runs = {}
-for name, build in [(f"plain-{depth}", plain_net), (f"ResNet-{depth}", preact_resnet)]:
+config = rn.make_config("preact_resnet110", profile)
+built_from = {f"plain-{depth}": "plain20", f"ResNet-{depth}": "preact_resnet20"}
+runs, trained = {}, {}
+for name, registry_name in built_from.items():
     torch.manual_seed(0)
-    runs[name] = fit(build(depth=depth), data, profile.train_config(), name=name)
+    trained[name] = rn.create_model(registry_name, depth=depth)
+    runs[name] = rn.fit(trained[name], data, config, name=name)
 
 # %% tags=["nbval-ignore-output"]
-learning_curves(runs)
+rn.learning_curves(runs)
 plt.show()
 
 # %% tags=["nbval-ignore-output"]
-rows = [
-    [name, f"{h.meta['params']:,}", f"{h.epochs[-1]['train_loss']:.3f}", f"{h.best_val_acc:.2%}", f"{h.test_acc:.2%}", f"{h.seconds:.0f} s"]
-    for name, h in runs.items()
-]
-first = next(iter(runs.values()))
-caption = f"{first.meta['dataset']}, {first.meta['data_source']}; profile {profile.name!r}, {first.config['epochs']} epochs, seed {first.config['seed']}; {first.meta['hardware']}"
-Table(["network", "parameters", "final train loss", "best val accuracy", "test accuracy", "time"], rows, caption=caption)
+final_loss = {name: f"{h.epochs[-1]['train_loss']:.3f}" for name, h in runs.items()}
+print(rn.compare(runs, f"ResNet-{depth}", f"plain-{depth}"))
+rn.record_runs(runs, {n: (r, {"depth": depth}) for n, r in built_from.items()})
+rn.results_table(runs, extra={"final train loss": final_loss})
 
 # %% [markdown]
 # How to read this result depends on the profile that produced it (the caption
@@ -285,16 +293,10 @@ Table(["network", "parameters", "final train loss", "best val accuracy", "test a
 # (full CIFAR-10, a short schedule, on a GPU), look first at the *training*
 # loss: degradation is an optimisation problem, so the residual network
 # should reach a lower training loss than its plain twin in the same number of
-# steps. None of these runs is the paper's experiment. For reference, the
-# paper reports these test errors (He et al. 2016, Tables 3 and 4: the median
-# of 5 runs, with the full schedule of 64k iterations at batch 128 on all
-# 50,000 training images):
-#
-# | network (He et al. 2016) | CIFAR-10 error | CIFAR-100 error |
-# |---|---|---|
-# | pre-activation ResNet-110 | 6.37% | – |
-# | pre-activation ResNet-164 | 5.46% | 24.33% |
-# | pre-activation ResNet-1001 | 4.92% | 22.71% |
+# steps. None of these runs is the paper's experiment: the paper's test
+# errors are in the table of the paper's networks above (He et al. 2016,
+# Tables 3 and 4: the median of 5 runs, with the full schedule of 64k
+# iterations at batch 128 on all 50,000 training images).
 #
 # To reproduce one of them, train under the `paper` profile, for example
 # `python -m resnotes.train --model preact_resnet164 --profile paper`
@@ -308,3 +310,199 @@ Table(["network", "parameters", "final train loss", "best val accuracy", "test a
 # it gradually, DenseNet concatenates instead of adding, the Residual Attention
 # Network multiplies the trunk by a mask, and Stochastic Depth drops whole
 # units while training.
+
+
+# %% [markdown]
+# ## Exercises
+#
+# Each problem gives its kind (*reason*, *compute*, *code* or *experiment*) and its
+# difficulty (★ to ★★★). For a code or compute problem, fill in the cell, then
+# uncomment its `check(...)` line: the check runs your answer on several cases and
+# says what is wrong, if anything. Solutions are hidden below each problem.
+
+# %%
+from resnotes.exercises import check
+from resnotes.models import count_parameters
+from resnotes.models.preact_resnet import preact_resnet
+
+# %% [markdown]
+# **1.1 Units per stage** (compute, ★). A CIFAR ResNet has a stem convolution,
+# three stages of $n$ units and a classifier. Write `my_units_per_stage(depth, bottleneck)`,
+# which returns $n$ for a network of `depth` layers, with basic units (2 convolutions)
+# or bottleneck units (3). How many units does ResNet-1001 have in all?
+
+
+# %%
+def my_units_per_stage(depth, bottleneck): ...  # your code here
+
+
+# check("resnet.units_per_stage", my_units_per_stage)
+
+# %% [markdown]
+# :::{dropdown} Solution
+# Every unit contributes 2 (basic) or 3 (bottleneck) layers, in 3 stages, and the
+# stem and the classifier add 2: depth $= 6n+2$ or $9n+2$. So
+# $n = (\text{depth}-2)/6$ or $(\text{depth}-2)/9$. ResNet-1001 has bottleneck units,
+# $n = 111$, so $3n = 333$ units. The package's version also refuses depths that
+# break the rule.
+# :::
+
+
+# %% tags=["hide-cell"]
+def solution_units_per_stage(depth, bottleneck):
+    return (depth - 2) // (9 if bottleneck else 6)
+
+
+check("resnet.units_per_stage", solution_units_per_stage)
+print("ResNet-1001:", 3 * solution_units_per_stage(1001, True), "units")
+
+# %% [markdown]
+# **1.2 Parameters of one unit** (code, ★★). Write `my_unit_params(in_channels, width, stride, bottleneck)`:
+# the number of trainable parameters of one pre-activation unit as the package
+# builds it (print `PreActBasicUnit(16, 32, 2)` to see its layers). A $k\times k$
+# convolution from $a$ to $b$ channels without bias has $abk^2$ weights; a batch norm
+# has 2 trainable parameters per channel. Then compare a basic unit reading 64
+# channels at width 64 with a bottleneck unit reading 256 channels at width 64
+# (both output as many channels as they read).
+
+
+# %%
+def my_unit_params(in_channels, width, stride, bottleneck): ...  # your code here
+
+
+# check("resnet.unit_params", my_unit_params)
+
+# %% [markdown]
+# :::{dropdown} Solution
+# Basic unit: $\mathrm{BN}(c_\text{in})$, conv 3×3 $c_\text{in}\to w$, $\mathrm{BN}(w)$, conv 3×3
+# $w\to w$. Bottleneck: $\mathrm{BN}(c_\text{in})$, conv 1×1 $c_\text{in}\to w$, $\mathrm{BN}(w)$, conv 3×3
+# $w\to w$, $\mathrm{BN}(w)$, conv 1×1 $w\to 4w$. Where the stride is 2 or the input and
+# output channels differ, the shortcut is a 1×1 convolution from $c_\text{in}$ to the
+# output channels. The running mean and variance of a batch norm are buffers, not
+# parameters.
+#
+# The basic unit at 64 channels has 73,984 parameters; the bottleneck unit that
+# reads and writes 256 channels has 70,400. For about the same parameters the
+# bottleneck unit carries four times the channels on its shortcut, which is why
+# ResNet-164 (bottleneck) and ResNet-110 (basic) both have about 1.7M parameters.
+# :::
+
+
+# %% tags=["hide-cell"]
+def solution_unit_params(in_channels, width, stride, bottleneck):
+    if bottleneck:
+        out = 4 * width
+        convs = in_channels * width + 9 * width * width + width * out
+        bns = 2 * (in_channels + width + width)
+    else:
+        out = width
+        convs = 9 * in_channels * width + 9 * width * width
+        bns = 2 * (in_channels + width)
+    projection = in_channels * out if (stride != 1 or in_channels != out) else 0
+    return convs + bns + projection
+
+
+check("resnet.unit_params", solution_unit_params)
+print(
+    "basic, 64 -> 64:",
+    f"{solution_unit_params(64, 64, 1, False):,}",
+    "| bottleneck, 256 -> 256:",
+    f"{solution_unit_params(256, 64, 1, True):,}",
+)
+
+# %% [markdown]
+# **1.3 The whole network** (code, ★★). Using your unit count, write
+# `my_resnet_params(depth, bottleneck)` for the CIFAR network of this chapter,
+# and compare your count for ResNet-110 with the table above. Remember what
+# sits outside the units.
+
+
+# %%
+def my_resnet_params(depth, bottleneck): ...  # your code here
+
+
+# check("resnet.params", my_resnet_params)
+
+# %% [markdown]
+# :::{dropdown} Solution
+# Stem: a 3×3 convolution from 3 to 16 channels, 432 parameters. Then the units,
+# stage by stage: the input of the first unit is 16 channels, and the first unit
+# of stages 2 and 3 has stride 2. Then the final BN (2 per channel) and the
+# classifier (64 × 10 weights + 10 biases for basic units, 256 × 10 + 10 for
+# bottleneck units). ResNet-110: 432 + 1,729,312 (units) + 128 + 650 = 1,730,522,
+# the count in the table above; 2,560 of the units' parameters are the two projection
+# shortcuts.
+# :::
+
+
+# %% tags=["hide-cell"]
+def solution_resnet_params(depth, bottleneck):
+    n = solution_units_per_stage(depth, bottleneck)
+    total, channels = 3 * 9 * 16, 16  # the stem
+    for index, width in enumerate((16, 32, 64)):
+        for position in range(n):
+            stride = 2 if index > 0 and position == 0 else 1
+            total += solution_unit_params(channels, width, stride, bottleneck)
+            channels = width * (4 if bottleneck else 1)
+    return total + 2 * channels + 10 * channels + 10  # final BN and classifier
+
+
+check("resnet.params", solution_resnet_params)
+print(
+    "ResNet-110:",
+    f"{solution_resnet_params(110, False):,}",
+    "| the model:",
+    f"{count_parameters(preact_resnet(depth=110)):,}",
+)
+
+# %% [markdown]
+# **1.4 Why the "1" matters** (reason, ★★). Suppose every shortcut of ResNet-110
+# multiplied its input by a constant $\lambda$: $\mathbf{x}_{l+1} = \lambda\mathbf{x}_l + \mathcal{F}(\mathbf{x}_l)$.
+# Unroll the recursion from unit 1 to the output of the last unit, $L = 54$ units later. What factor
+# replaces the "1" in the gradient formula? Evaluate it for $\lambda = 0.9$ and
+# $\lambda = 1.1$, and say what it does to training.
+#
+# :::{dropdown} Solution
+# Unrolling gives $\mathbf{x}_L = \lambda^{L-l}\mathbf{x}_l + \sum_i \lambda^{L-1-i}\mathcal{F}(\mathbf{x}_i)$,
+# so the direct term of $\partial\mathcal{E}/\partial\mathbf{x}_l$ is
+# $\lambda^{L-l}\,\partial\mathcal{E}/\partial\mathbf{x}_L$ instead of $1\cdot\partial\mathcal{E}/\partial\mathbf{x}_L$.
+# Over the 54 units of ResNet-110, $0.9^{54} \approx 0.0034$ and $1.1^{54} \approx 172$:
+# the shortcut alone would shrink the gradient reaching the first unit about 300-fold,
+# or blow it up 170-fold, and the residual branches would have to make up for it. This
+# is the same product of factors that makes the plain networks of the gradient figure
+# hard to train. Only $\lambda = 1$ passes the gradient unchanged whatever the depth,
+# which is what He et al. (2016) found when they tried scaled shortcuts: they trained
+# worse.
+# :::
+
+# %% [markdown]
+# **1.5 Degradation against depth** (experiment, ★★★). Run the training section
+# twice more, with `depth = 20` and `depth = 56` instead of the profile's depth, and
+# plot the final training loss of the plain and the residual network against depth.
+#
+# - *What to look for.* Degradation is an optimisation problem: the gap in
+#   *training* loss between the plain network and the residual one should widen
+#   with depth. Test accuracy is the noisier signal.
+# - *Cost (estimates, not measured).* Under `demo` on a 2-core CPU this chapter's
+#   two depth-32 runs took about 11 minutes. Scaling by FLOPs (0.08, 0.14 and 0.25
+#   GFLOPs per image at depths 20, 32 and 56), the two depth-20 runs take about
+#   7 minutes and the two depth-56 runs about 20. Under `fast` on a T4 GPU, assuming an
+#   effective 2 TFLOP/s, one depth-56 run takes about 4 minutes and one depth-20 run
+#   under 2.
+# - *Noise.* On the 1,000 test images of `demo`, one run's 95% (Wilson) interval
+#   is about ±3 points near 50% accuracy, and the README's table shows test
+#   accuracies from 41% to 49% for the same recipe on four seeds. Trust a loss
+#   gap that has the same sign on two or three seeds, not a single run.
+#
+# :::{dropdown} What to expect
+# At depth 20 the two networks should end close together, with the residual one a
+# little lower in training loss. At depth 56 the plain network should lag clearly
+# in training loss, as in the chapter's gradient figure, where the plain network's
+# gradients spread over orders of magnitude between its first and last units. If
+# the ordering flips at one depth on one seed, rerun that depth with another seed
+# before concluding anything.
+# :::
+
+
+# %% tags=["nbval-ignore-output"]
+print(rn.chapter_time())

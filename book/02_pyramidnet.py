@@ -52,18 +52,17 @@ import inspect
 import matplotlib.pyplot as plt
 import torch
 
-from resnotes.analysis import lesion_study, lesioned, unit_output_shapes
-from resnotes.data import DeviceBatches, load_cifar
-from resnotes.models import count_flops, count_parameters, get_spec
+import resnotes as rn
+from resnotes.analysis import lesion_study, unit_output_shapes
 from resnotes.models.preact_resnet import preact_resnet
-from resnotes.models.pyramidnet import PyramidBasicUnit, pyramid_widths, pyramidnet, zero_pad_shortcut
-from resnotes.plot import learning_curves
-from resnotes.profiles import get_profile, paper_recipe
-from resnotes.report import Table, banner
-from resnotes.train import fit
+from resnotes.models.pyramidnet import (
+    PyramidBasicUnit,
+    pyramid_widths,
+    pyramidnet,
+    zero_pad_shortcut,
+)
 
-profile = get_profile()
-print(banner(profile))
+profile = rn.start_chapter()
 
 # %% [markdown]
 # ## Formula (2): a constant step per unit
@@ -82,11 +81,16 @@ print(banner(profile))
 # which the paper compares against, multiplies instead:
 # $D_k = D_{k-1} \cdot \alpha^{1/N}$, ending at $16\alpha$.
 #
-# Two details differ between sources; we follow the official code. First, the
-# survey writes $D_1 = 16$. In the code, 16 is the width of the stem (call it
-# $D_0$), and the first unit already adds $\alpha/N$. Second, the paper floors
-# each $D_k$, while the code rounds the exact value. Either way the last unit
-# is exactly $16 + \alpha$ wide.
+# Two details need care. First, the index. In the paper's formula (2), which
+# the survey copies, $D_1 = 16$ is the width of the stem and the $N$ units are
+# $k = 2, \dots, N+1$; the survey's Table 4 writes the same widths as
+# $16 + \alpha(k-1)/N$. We call the stem $D_0$ and number the units from 1,
+# so the first unit is $16 + \alpha/N$ wide in both notations. Second,
+# rounding. The paper floors each width and the official code rounds it.
+# Either must be applied to the exact width $16 + k\alpha/N$, not step by
+# step: floored at every step of the recursion, a width that grows by
+# $\alpha/N < 1$ per unit would never leave 16. Applied to the exact width,
+# both give a last unit exactly $16 + \alpha$ wide.
 #
 # The figure reads the width of every unit off real `resnotes` models with a
 # forward hook: PyramidNet-110 with $\alpha = 48$ (additive), a multiplicative
@@ -98,9 +102,11 @@ print(banner(profile))
 networks = {
     "ResNet-110 (doubling per stage)": preact_resnet(depth=110),
     "PyramidNet-110, additive, α=48": pyramidnet(depth=110, alpha=48),
-    "PyramidNet-110, multiplicative, α=4": pyramidnet(depth=110, alpha=4, widening="multiplicative"),
+    "PyramidNet-110, multiplicative, α=4": pyramidnet(
+        depth=110, alpha=4, widening="multiplicative"
+    ),
 }
-fig, ax = plt.subplots(figsize=(8, 3.8), constrained_layout=True)
+fig, ax = plt.subplots(figsize=(7.5, 3.6), constrained_layout=True)
 for (label, net), style in zip(networks.items(), ["-", "-", "--"]):
     widths = [shape[1] for shape in unit_output_shapes(net, net.units())]
     ax.step(range(1, len(widths) + 1), widths, style, where="mid", label=label)
@@ -133,9 +139,10 @@ print("unit 54:     ", widths[-1])
 # produce more channels than it receives. PyramidNet pads the missing channels
 # with zeros, so no projection convolution is needed, and where the unit
 # downsamples it average-pools the shortcut by 2×2. The paper also reworked the
-# unit itself. It removed the first ReLU, because a ReLU on the shortcut path
-# throws information away. It added a BN at the end of the branch. There is no
-# ReLU after the addition:
+# unit itself. It removed the ReLU at the start of the *residual branch*,
+# which then begins with BN → conv; the paper measured this to help. It added
+# a BN at the end of the branch. There is no ReLU after the addition, so the
+# shortcut path carries no nonlinearity at all:
 
 # %%
 print(inspect.getsource(zero_pad_shortcut))
@@ -165,7 +172,8 @@ unit = PyramidBasicUnit(in_channels=16, width=18, stride=2).eval()
 torch.nn.init.zeros_(unit.bn3.weight)
 torch.nn.init.zeros_(unit.bn3.bias)
 x = torch.randn(2, 16, 32, 32)
-print("unit(x) equals the zero-padded, pooled x exactly:", torch.equal(unit(x), zero_pad_shortcut(x, 18, 2)))
+same = torch.equal(unit(x), zero_pad_shortcut(x, 18, 2))
+print("unit(x) equals the zero-padded, pooled x exactly:", same)
 
 # %% [markdown]
 # ## The paper's table, counted live
@@ -178,26 +186,16 @@ print("unit(x) equals the zero-padded, pooled x exactly:", torch.equal(unit(x), 
 # 23.12% instead, against 4.62% and 23.31% in that README.
 
 # %%
-readme_errors = {  # CIFAR-10 / CIFAR-100 top-1 error (%) from the official README
-    "pyramidnet110_a48": (4.62, 23.31),
-    "pyramidnet110_a84": (4.27, 20.21),
-    "pyramidnet110_a270": (3.73, 18.25),
-    "pyramidnet164_a270_bottleneck": (3.48, 17.01),
-    "pyramidnet200_a240_bottleneck": (3.44, 16.51),
-    "pyramidnet236_a220_bottleneck": (3.40, 16.37),
-    "pyramidnet272_a200_bottleneck": (3.31, 16.35),
-}
-rows = []
-for name, (c10, c100) in readme_errors.items():
-    spec = get_spec(name)
-    model = spec.build()
-    ours = count_parameters(model)
-    unit = "bottleneck" if spec.kwargs["bottleneck"] else "basic"
-    rows.append([
-        spec.kwargs["depth"], unit, spec.kwargs["alpha"], f"{ours / 1e6:.2f}M", f"{spec.paper_params / 1e6:.1f}M",
-        f"{(ours - spec.paper_params) / spec.paper_params:+.1%}", f"{count_flops(model) / 1e9:.2f}", f"{c10:.2f}", f"{c100:.2f}",
-    ])  # fmt: skip
-Table(["depth", "unit", "α", "our params", "table", "gap", "GFLOPs / image", "C10 error (%)", "C100 error (%)"], rows)
+pyramidnets = [
+    "pyramidnet110_a48",
+    "pyramidnet110_a84",
+    "pyramidnet110_a270",
+    "pyramidnet164_bottleneck_a270",
+    "pyramidnet200_bottleneck_a240",
+    "pyramidnet236_bottleneck_a220",
+    "pyramidnet272_bottleneck_a200",
+]
+rn.paper_table(pyramidnets)
 
 # %% [markdown]
 # Every count is within 5% of the table. The largest gap, about +4% for
@@ -235,36 +233,46 @@ Table(["depth", "unit", "α", "our params", "table", "gap", "GFLOPs / image", "C
 
 # %% tags=["nbval-ignore-output"]
 depth = profile.pick(smoke=8, demo=32, fast=110, paper=110)
-resnet_params = count_parameters(preact_resnet(depth=depth))
-alpha = min(range(0, 300), key=lambda a: abs(count_parameters(pyramidnet(depth=depth, alpha=a)) - resnet_params))
-print(f"depth {depth}: ResNet has {resnet_params:,} parameters; PyramidNet with alpha={alpha} has "
-      f"{count_parameters(pyramidnet(depth=depth, alpha=alpha)):,}")  # fmt: skip
-data = load_cifar("cifar10", **profile.data_kwargs())
-print(data.describe())
+resnet_params = rn.count_parameters(preact_resnet(depth=depth))
+
+
+def budget_gap(a):
+    return abs(rn.count_parameters(pyramidnet(depth=depth, alpha=a)) - resnet_params)
+
+
+alpha = min(range(0, 300), key=budget_gap)
+pyramid_params = rn.count_parameters(pyramidnet(depth=depth, alpha=alpha))
+print(f"depth {depth}: ResNet has {resnet_params:,} parameters;")
+print(f"PyramidNet with alpha={alpha} has {pyramid_params:,}")
+data = rn.load_cifar("cifar10", **profile.data_kwargs())
+print(data)
 
 # %% tags=["nbval-ignore-output"]
-# Han et al.: 300 epochs, Nesterov momentum, lr / 10 at 50% and 75% (the step schedule).
-config = profile.train_config(**profile.pick(smoke={}, demo={}, fast={}, paper=paper_recipe("pyramidnet110_a48")))
-candidates = {f"ResNet-{depth}": lambda: preact_resnet(depth=depth), f"PyramidNet-{depth} (α={alpha})": lambda: pyramidnet(depth=depth, alpha=alpha)}
+# Under `paper`: Han et al.'s 300 epochs, Nesterov momentum, lr / 10 at 50% and 75%.
+config = rn.make_config("pyramidnet110_a48", profile)
+built_from = {
+    f"ResNet-{depth}": ("preact_resnet20", {"depth": depth}),
+    f"PyramidNet-{depth} (α={alpha})": (
+        "pyramidnet110_a48",
+        {"depth": depth, "alpha": alpha},
+    ),
+}
 runs, trained = {}, {}
-for name, build in candidates.items():
+for name, (registry_name, kwargs) in built_from.items():
     torch.manual_seed(0)
-    trained[name] = build()
-    runs[name] = fit(trained[name], data, config, name=name)
+    trained[name] = rn.create_model(registry_name, **kwargs)
+    runs[name] = rn.fit(trained[name], data, config, name=name)
 
 # %% tags=["nbval-ignore-output"]
-learning_curves(runs)
+rn.learning_curves(runs)
 plt.show()
 
 # %% tags=["nbval-ignore-output"]
-rows = [
-    [name, f"{h.meta['params']:,}", f"{h.epochs[-1]['train_loss']:.3f}", f"{h.best_val_acc:.2%}", f"{h.test_acc:.2%}",
-     f"{sorted(h.column('seconds'))[len(h.epochs) // 2]:.1f} s"]
-    for name, h in runs.items()
-]  # fmt: skip
-first = next(iter(runs.values()))
-caption = f"{first.meta['dataset']}, {first.meta['data_source']}; profile {profile.name!r}, {first.config['epochs']} epochs, seed {first.config['seed']}; {first.meta['hardware']}"
-Table(["network", "parameters", "final train loss", "best val accuracy", "test accuracy", "time per epoch (median)"], rows, caption=caption)
+final_loss = {name: f"{h.epochs[-1]['train_loss']:.3f}" for name, h in runs.items()}
+resnet_name, pyramid_name = list(runs)
+print(rn.compare(runs, pyramid_name, resnet_name))
+rn.record_runs(runs, built_from)
+rn.results_table(runs, extra={"final train loss": final_loss})
 
 # %% [markdown]
 # The time per epoch shows the FLOPs difference of the table above: at the
@@ -290,8 +298,10 @@ Table(["network", "parameters", "final train loss", "best val accuracy", "test a
 # do the unit's job; for PyramidNet it leaves the pooled, zero-padded input.
 
 # %% tags=["nbval-ignore-output"]
-test_batches = DeviceBatches(data.test_images, data.test_labels, 500, mean=data.mean, std=data.std, train=False)
-fig, ax = plt.subplots(figsize=(8, 3.8), constrained_layout=True)
+test_batches = rn.DeviceBatches(
+    data.test_images, data.test_labels, 500, mean=data.mean, std=data.std, train=False
+)
+fig, ax = plt.subplots(figsize=(7.5, 3.6), constrained_layout=True)
 summary = []
 for name, model in trained.items():
     units = model.units()
@@ -301,17 +311,32 @@ for name, model in trained.items():
     ax.plot(range(1, len(units) + 1), change, marker="o", markersize=4, label=name)
     n = len(units) // 3
     downsampling = [n, 2 * n]  # 0-based indices of the first units of stages 2 and 3
-    summary.append([name, f"{100 * base_error:.2f}%", f"{max(change[i] for i in downsampling):+.2f}",
-                    f"{max(c for i, c in enumerate(change) if i not in downsampling):+.2f}", f"{sum(change) / len(change):+.2f}"])  # fmt: skip
+    others = [c for i, c in enumerate(change) if i not in downsampling]
+    summary.append(
+        [
+            name,
+            f"{100 * base_error:.1f}%",
+            f"{max(change[i] for i in downsampling):+.1f}",
+            f"{max(others):+.1f}",
+            f"{sum(change) / len(change):+.1f}",
+        ]
+    )
 for index in downsampling:
     ax.axvline(index + 1, color="grey", lw=0.8, ls=":")
 ax.set_xlabel("deleted unit (dotted: downsampling units)")
 ax.set_ylabel("change in test error (points)")
-ax.set_title(f"Deleting one unit at a time, {data.name}, profile {profile.name!r}", fontsize=10)
+ax.set_title(f"Deleting one unit at a time, {data.name}, profile {profile.name!r}")
 ax.grid(alpha=0.3)
 ax.legend()
 plt.show()
-Table(["network", "test error", "worst, downsampling unit", "worst, other unit", "mean change"], summary, caption="Change in test error, in percentage points")
+headers = [
+    "network",
+    "test error",
+    "worst, downsampling",
+    "worst, other",
+    "mean change",
+]
+rn.Table(headers, summary, caption="Change in test error, in percentage points")
 
 # %% [markdown]
 # Under the `smoke` profile the networks have barely trained, and this figure
@@ -326,3 +351,201 @@ Table(["network", "test error", "worst, downsampling unit", "worst, other unit",
 # it, and reorders the unit (no first ReLU, a final BN). At the same depth and
 # parameter budget it is a drop-in replacement for the ResNet. The paper's
 # full-schedule numbers above show what it gains.
+
+
+# %% [markdown]
+# ## Exercises
+#
+# Each problem gives its kind (*reason*, *compute*, *code* or *experiment*) and its
+# difficulty (★ to ★★★). For a code or compute problem, fill in the cell, then
+# uncomment its `check(...)` line: the check runs your answer on several cases and
+# says what is wrong, if anything. Solutions are hidden below each problem.
+
+# %%
+from resnotes.exercises import check
+from resnotes.models import count_parameters
+from resnotes.models.pyramidnet import pyramidnet
+
+# %% [markdown]
+# **2.1 The multiplicative rule** (code, ★). Write `my_multiplicative_widths(num_units, alpha)`,
+# the widths $D_1, \dots, D_N$ of the multiplicative PyramidNet,
+# $D_k = D_{k-1}\cdot\alpha^{1/N}$ with $D_0 = 16$, rounded as the package rounds
+# (read the section on formula (2) above). The first units of the
+# multiplicative PyramidNet-110 with $\alpha = 4$ ($N = 54$) widen by less than one
+# channel: which is the first unit wider than 16?
+
+
+# %%
+def my_multiplicative_widths(num_units, alpha): ...  # your code here
+
+
+# check("pyramidnet.multiplicative_widths", my_multiplicative_widths)
+
+# %% [markdown]
+# :::{dropdown} Solution
+# $D_k = 16\,\alpha^{k/N}$ for $k = 1, \dots, N$, each rounded half up,
+# $\lfloor x + 0.5\rfloor$. The paper floors instead; with floors the widths of
+# PyramidNet-110 ($\alpha = 4$) differ at 23 of the 54 units and the last unit is
+# not exactly 64 wide. Unit 1 is $16\cdot 4^{1/54} \approx 16.41$, rounded to 16: the first
+# unit wider than 16 is unit 2 (17 channels).
+# :::
+
+
+# %% tags=["hide-cell"]
+def solution_multiplicative_widths(num_units, alpha):
+    return [int(16 * alpha ** (k / num_units) + 0.5) for k in range(1, num_units + 1)]
+
+
+check("pyramidnet.multiplicative_widths", solution_multiplicative_widths)
+print("units 1-6:", solution_multiplicative_widths(54, 4)[:6])
+
+# %% [markdown]
+# **2.2 Parameters from the widths** (code, ★★). Write `my_params_from_widths(widths)`:
+# the parameters of a basic PyramidNet (10 classes) whose $N$ units have the given
+# widths. Print `PyramidBasicUnit(16, 18, 2)` to see a unit's layers. The shortcut
+# (pooling and zero padding) has no parameters, and the stem is conv-BN.
+
+
+# %%
+def my_params_from_widths(widths): ...  # your code here
+
+
+# check("pyramidnet.params_from_widths", my_params_from_widths)
+
+# %% [markdown]
+# :::{dropdown} Solution
+# Stem: 3×3 conv from 3 to 16 channels (432) and a BN (32). Unit $k$ reads
+# $D_{k-1}$ channels ($D_0 = 16$): $\mathrm{BN}(D_{k-1})$, 3×3 conv $D_{k-1}\to D_k$,
+# $\mathrm{BN}(D_k)$, 3×3 conv $D_k\to D_k$, $\mathrm{BN}(D_k)$. Then the final BN,
+# $2D_N$, and the classifier, $10D_N + 10$. The stride does not change a count.
+# :::
+
+
+# %% tags=["hide-cell"]
+def solution_params_from_widths(widths):
+    total, previous = 27 * 16 + 2 * 16, 16  # stem: conv and BN
+    for width in widths:
+        total += (
+            2 * previous
+            + 9 * previous * width
+            + 2 * width
+            + 9 * width * width
+            + 2 * width
+        )
+        previous = width
+    return total + 2 * previous + 10 * previous + 10  # final BN and classifier
+
+
+check("pyramidnet.params_from_widths", solution_params_from_widths)
+
+# %% [markdown]
+# **2.3 Counting PyramidNet-110, multiplicative** (compute, ★). With your two
+# functions, count the parameters of the multiplicative PyramidNet-110 with
+# $\alpha = 4$, the network of the width figure above, which ends at 64 channels
+# like the additive one with $\alpha = 48$. Compare with the additive network.
+
+# %%
+my_count = None  # your answer: a number
+
+# check("pyramidnet.params", my_count, depth=110, alpha=4, widening="multiplicative")
+
+# %% [markdown]
+# :::{dropdown} Solution
+# 1,373,208 parameters, against 1,772,706 for the additive PyramidNet-110 with
+# $\alpha = 48$: 399,498 fewer (22.5%), for the same first and last widths.
+# With floored widths (the paper's formula) you would get 1,345,152.
+# :::
+
+# %% tags=["hide-cell"]
+solution_count = solution_params_from_widths(solution_multiplicative_widths(54, 4))
+check(
+    "pyramidnet.params", solution_count, depth=110, alpha=4, widening="multiplicative"
+)
+print(
+    f"multiplicative, alpha=4: {solution_count:,}; additive, alpha=48: "
+    f"{count_parameters(pyramidnet(depth=110, alpha=48)):,}"
+)
+
+# %% [markdown]
+# **2.4 Where the parameters sit** (compute and reason, ★★). Count the
+# parameters of each of the three stages (the units only) for the additive
+# ($\alpha = 48$) and the multiplicative ($\alpha = 4$) PyramidNet-110, for example
+# with `sum(p.numel() for p in model.stages[i].parameters())`. Then find the
+# multiplicative $\alpha$, to one decimal, whose network has about the parameters of
+# the additive one, and compare again. Where does the multiplicative rule put its
+# parameters, and why?
+#
+# :::{dropdown} Solution
+# | PyramidNet-110 | stage 1 | stage 2 | stage 3 | last width |
+# |---|---|---|---|---|
+# | additive, $\alpha = 48$ (1.77M) | 199,384 (11%) | 535,192 (30%) | 1,036,888 (59%) | 64 |
+# | multiplicative, $\alpha = 4$ (1.37M) | 140,637 (10%) | 349,479 (25.5%) | 881,850 (64%) | 64 |
+# | multiplicative, $\alpha = 4.8$ (1.79M) | 150,128 (8%) | 425,845 (24%) | 1,208,350 (68%) | 77 |
+#
+# $16\alpha^{k/N}$ is convex in $k$: with the same first and last width, the
+# multiplicative widths stay at or below the additive straight line everywhere
+# in between, so every stage has fewer parameters. A unit's parameters grow with the
+# square of its width, so what the multiplicative network has sits late: 64% of it
+# in stage 3, against 59%. At the same budget ($\alpha = 4.8$, 1.79M against 1.77M),
+# the extra parameters of the multiplicative network all sit in stage 3 (+171k),
+# paid for by stages 1 and 2 (−49k and −109k), and its last unit is 77 channels
+# wide instead of 64. The additive rule spreads the widening evenly, and gives
+# the early, high-resolution units more channels; the paper reports it ahead at
+# equal parameter counts.
+# :::
+
+
+# %% tags=["hide-cell"]
+def stage_params(model):
+    return [sum(p.numel() for p in stage.parameters()) for stage in model.stages]
+
+
+for label, net in [
+    ("additive, alpha=48", pyramidnet(depth=110, alpha=48)),
+    (
+        "multiplicative, alpha=4",
+        pyramidnet(depth=110, alpha=4, widening="multiplicative"),
+    ),
+    (
+        "multiplicative, alpha=4.8",
+        pyramidnet(depth=110, alpha=4.8, widening="multiplicative"),
+    ),
+]:
+    print(
+        f"{label:26s}",
+        [f"{p:,}" for p in stage_params(net)],
+        f"total {count_parameters(net):,}",
+    )
+
+# %% [markdown]
+# **2.5 Additive against multiplicative, trained** (experiment, ★★★). In the
+# training section, replace the ResNet by a multiplicative PyramidNet of the same
+# depth, with the $\alpha$ that matches the additive one's parameters (at the
+# `demo` depth 32: additive $\alpha = 45$, 466,714 parameters for the ResNet;
+# multiplicative $\alpha = 4.5$ gives 468,905). Compare training loss, validation
+# and test accuracy, and time per epoch.
+#
+# - *What to look for.* The paper reports the additive rule ahead at equal
+#   parameters. The multiplicative network also has fewer FLOPs (0.18 against
+#   0.22 GFLOPs per image at depth 32), so it should be a little faster per epoch.
+# - *Cost (estimates, not measured).* Under `demo` on a 2-core CPU, the chapter's
+#   two runs took about 16 minutes; a multiplicative PyramidNet-32 run should take
+#   about as long as the additive one, so about 20 minutes for the pair. Under
+#   `fast` on a T4, assuming an effective 2 TFLOP/s: about 4 minutes per
+#   run at depth 32, 11 to 14 at depth 110 (0.67 and 0.81 GFLOPs per image).
+# - *Noise.* On `demo`'s 1,000 test images a single run's 95% (Wilson) interval is
+#   about ±3 points near 50%, and the seed-to-seed spread is larger still (41% to
+#   49% for the same recipe on four seeds, in the README). A difference of a point
+#   or two between the two rules is not a result; under `fast` (10,000 test images,
+#   about ±1 point) it starts to be one.
+#
+# :::{dropdown} What to expect
+# Under `demo`, expect the two networks within the noise of each other: the
+# difference the paper reports is below a point of error, on full CIFAR after 300
+# epochs. The time per epoch should follow the FLOPs. Repeat with two more seeds
+# before claiming an ordering.
+# :::
+
+
+# %% tags=["nbval-ignore-output"]
+print(rn.chapter_time())

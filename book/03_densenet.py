@@ -55,19 +55,13 @@ import torch
 import torch.nn.functional as F
 from IPython.display import display
 
+import resnotes as rn
 from resnotes.analysis import dense_feature_reuse, training_step_memory
-from resnotes.data import load_cifar
-from resnotes.models import count_flops, count_parameters, get_spec
 from resnotes.models.densenet import DenseBlock, DenseLayer, densenet_bc
 from resnotes.models.preact_resnet import preact_resnet
-from resnotes.plot import learning_curves
-from resnotes.profiles import get_profile, paper_recipe
-from resnotes.report import Table, banner, results_table
 from resnotes.runtime import hardware_description, pick_device
-from resnotes.train import fit
 
-profile = get_profile()
-print(banner(profile))
+profile = rn.start_chapter()
 
 # %% [markdown]
 # ## Addition against concatenation
@@ -109,30 +103,47 @@ print(inspect.getsource(DenseLayer.forward))
 # receives, for three growth rates. A pre-activation ResNet-164 stage, where
 # every unit reads and writes 64 channels, is drawn for comparison.
 
+
 # %%
-fig, ax = plt.subplots(figsize=(7.5, 3.8), constrained_layout=True)
+def record_input_width(widths):
+    """A forward hook that appends the channels a dense layer receives."""
+    return lambda _module, inputs, _output: widths.append(
+        sum(f.shape[1] for f in inputs[0])
+    )
+
+
+fig, ax = plt.subplots(figsize=(7.5, 3.6), constrained_layout=True)
 measured_widths = {}
 for k in (12, 24, 40):
     model = densenet_bc(depth=100, growth_rate=k).eval()
     widths = []
-    hooks = [layer.register_forward_hook(lambda _m, inputs, _o: widths.append(sum(f.shape[1] for f in inputs[0]))) for layer in model.blocks[0].layers]
+    layers = model.blocks[0].layers
+    hooks = [
+        layer.register_forward_hook(record_input_width(widths)) for layer in layers
+    ]
     with torch.no_grad():
         model(torch.zeros(1, 3, 32, 32))
     for hook in hooks:
         hook.remove()
     measured_widths[k] = widths
-    ax.plot(range(1, len(widths) + 1), widths, marker="o", markersize=3, label=f"DenseNet-BC-100, k={k}: {widths[0]} → {widths[-1]}")
+    label = f"DenseNet-BC-100, k={k}: {widths[0]} → {widths[-1]}"
+    ax.plot(range(1, len(widths) + 1), widths, marker="o", markersize=3, label=label)
 resnet = preact_resnet(depth=164, bottleneck=True)
-resnet_widths = [unit.conv1.in_channels for unit in resnet.stages[0]][1:17]  # the first unit reads the 16-channel stem
-ax.plot(range(1, len(resnet_widths) + 1), resnet_widths, ls="--", color="black", label="pre-act ResNet-164, stage 1 (addition)")
+# the first unit reads the 16-channel stem
+resnet_widths = [unit.conv1.in_channels for unit in resnet.stages[0]][1:17]
+label = "pre-act ResNet-164, stage 1 (addition)"
+ax.plot(
+    range(1, len(resnet_widths) + 1), resnet_widths, ls="--", color="black", label=label
+)
 ax.set_xlabel("layer in the first block")
 ax.set_ylabel("input channels")
-ax.set_title("Concatenation widens every layer's input by k", fontsize=10)
+ax.set_title("Concatenation widens every layer's input by k")
 ax.grid(alpha=0.3)
-ax.legend(fontsize=8)
+ax.legend()
 plt.show()
 for k, widths in measured_widths.items():
-    print(f"k={k}: layer inputs {widths[:4]} ... {widths[-1]}; block output {widths[-1] + k} = 2k + 16k")
+    print(f"k={k}: layer inputs {widths[:4]} ... {widths[-1]};", end=" ")
+    print(f"block output {widths[-1] + k} = 2k + 16k")
 
 # %% [markdown]
 # The lines are straight with slope $k$: the growth rate is the number of new
@@ -152,23 +163,13 @@ for k, widths in measured_widths.items():
 # paper's Table 2).
 
 # %%
-paper_errors = {  # Huang et al. 2017, Table 2: C10+ / C100+ error (%)
-    "densenet40_k12": (5.24, 24.42),
-    "densenet_bc100_k12": (4.51, 22.27),
-    "densenet_bc250_k24": (3.62, 17.60),
-    "densenet_bc190_k40": (3.46, 17.18),
-}
-rows = []
-for name, (c10, c100) in paper_errors.items():
-    spec = get_spec(name)
-    model = spec.build()
-    ours = count_parameters(model)
-    kind = "DenseNet-BC" if spec.factory is densenet_bc else "DenseNet"
-    rows.append([
-        kind, spec.kwargs["depth"], spec.kwargs["growth_rate"], f"{ours:,}", f"{spec.paper_params / 1e6:.1f}M",
-        f"{(ours - spec.paper_params) / spec.paper_params:+.1%}", f"{count_flops(model) / 1e9:.2f}", f"{c10:.2f}", f"{c100:.2f}",
-    ])  # fmt: skip
-Table(["network", "L", "k", "our params", "paper", "gap", "GFLOPs / image", "C10+ error (%)", "C100+ error (%)"], rows)
+densenets = [
+    "densenet40_k12",
+    "densenet100_bc_k12",
+    "densenet250_bc_k24",
+    "densenet190_bc_k40",
+]
+rn.paper_table(densenets)
 
 # %% [markdown]
 # All four counts are within 4% of the paper. The only visible gap, -3.9%
@@ -213,7 +214,8 @@ Table(["network", "L", "k", "our params", "paper", "gap", "GFLOPs / image", "C10
 device = pick_device()
 batch = profile.pick(smoke=8, demo=64, fast=64, paper=64)
 model = densenet_bc(depth=100, growth_rate=12).to(device)
-images, labels = torch.randn(batch, 3, 32, 32, device=device), torch.randint(0, 10, (batch,), device=device)
+images = torch.randn(batch, 3, 32, 32, device=device)
+labels = torch.randint(0, 10, (batch,), device=device)
 
 
 def timed_step():
@@ -231,12 +233,24 @@ measured = {}
 for efficient in (False, True):
     model.memory_efficient = efficient
     measured[efficient] = (training_step_memory(model, batch_size=batch), timed_step())
-rows = [[("memory-efficient" if eff else "plain"), f"{peak / 2**20:,.0f} MiB", f"{seconds:.2f} s"] for eff, (peak, seconds) in measured.items()]
-display(Table(["DenseNet-BC-100 (k=12)", f"peak memory, one step at batch {batch}", "time of that step"], rows,
-              caption=f"{hardware_description(device)}; torch {torch.__version__}"))  # fmt: skip
+rows = [
+    [
+        "memory-efficient" if efficient else "plain",
+        f"{peak / 2**20:,.0f} MiB",
+        f"{seconds:.2f} s",
+    ]
+    for efficient, (peak, seconds) in measured.items()
+]
+headers = [
+    "DenseNet-BC-100 (k=12)",
+    f"peak memory, one step at batch {batch}",
+    "time of that step",
+]
+caption = f"{hardware_description(device)}; torch {torch.__version__}"
+display(rn.Table(headers, rows, caption=caption))
 ratio = measured[False][0] / measured[True][0]
-print(f"memory-efficient mode needs {ratio:.2f}x less memory (target: at least 2x) and "
-      f"{measured[True][1] / measured[False][1]:.2f}x the time of one step")  # fmt: skip
+print(f"memory-efficient mode needs {ratio:.2f}x less memory (target: at least 2x)")
+print(f"and {measured[True][1] / measured[False][1]:.2f}x the time of one step")
 
 # %% [markdown]
 # The saving grows with depth, because the naive mode's memory is quadratic
@@ -245,24 +259,32 @@ print(f"memory-efficient mode needs {ratio:.2f}x less memory (target: at least 2
 # proportional to the batch size, so one batch size suffices):
 
 # %% tags=["nbval-ignore-output"]
-depths = profile.pick(smoke=[16, 28, 40], demo=[40, 64, 88, 100, 124], fast=[40, 64, 88, 100, 124, 148], paper=[40, 64, 88, 100, 124, 148])
+gpu_depths = [40, 64, 88, 100, 124, 148]
+depths = profile.pick(
+    smoke=[16, 28, 40], demo=[40, 64, 88, 100, 124], fast=gpu_depths, paper=gpu_depths
+)
 small_batch = profile.pick(smoke=2, demo=16, fast=64, paper=64)
 curves = {False: [], True: []}
 for depth in depths:
     net = densenet_bc(depth=depth, growth_rate=12).to(device)
     for efficient in (False, True):
         net.memory_efficient = efficient
-        curves[efficient].append(training_step_memory(net, batch_size=small_batch) / 2**20)
-fig, ax = plt.subplots(figsize=(6.5, 3.6), constrained_layout=True)
+        curves[efficient].append(
+            training_step_memory(net, batch_size=small_batch) / 2**20
+        )
+fig, ax = plt.subplots(figsize=(6.5, 3.4), constrained_layout=True)
 ax.plot(depths, curves[False], marker="o", label="plain")
 ax.plot(depths, curves[True], marker="s", label="memory-efficient (checkpointed)")
 ax.set_xlabel("depth L of DenseNet-BC (k=12)")
 ax.set_ylabel("peak memory of one step (MiB)")
-ax.set_title(f"batch {small_batch}, {hardware_description(device)}", fontsize=9)
+ax.set_title(f"batch {small_batch}, {hardware_description(device)}")
 ax.grid(alpha=0.3)
 ax.legend()
 plt.show()
-print("ratio plain / efficient by depth:", ", ".join(f"L={d}: {p / e:.2f}x" for d, p, e in zip(depths, curves[False], curves[True])))
+ratios = [
+    f"L={d}: {p / e:.2f}x" for d, p, e in zip(depths, curves[False], curves[True])
+]
+print("ratio plain / efficient by depth:", ", ".join(ratios))
 
 # %% [markdown]
 # Read the ratio row against depth: it rises as the network deepens. The
@@ -283,25 +305,33 @@ print("ratio plain / efficient by depth:", ", ".join(f"L={d}: {p / e:.2f}x" for 
 # %% tags=["nbval-ignore-output"]
 dense_depth = profile.pick(smoke=16, demo=40, fast=100, paper=100)
 resnet_depth = profile.pick(smoke=8, demo=14, fast=56, paper=56)
-config = profile.train_config(**profile.pick(smoke={}, demo={}, fast={}, paper=paper_recipe("densenet_bc100_k12")))
-data = load_cifar("cifar10", **profile.data_kwargs())
-print(data.describe())
+config = rn.make_config("densenet100_bc_k12", profile)
+data = rn.load_cifar("cifar10", **profile.data_kwargs())
+print(data)
+dense_name = f"DenseNet-BC-{dense_depth} (k=12)"
+resnet_name = f"pre-act ResNet-{resnet_depth}"
+built_from = {
+    dense_name: ("densenet100_bc_k12", {"depth": dense_depth, "growth_rate": 12}),
+    resnet_name: ("preact_resnet20", {"depth": resnet_depth}),
+}
 runs, trained = {}, {}
-for name, build in [
-    (f"DenseNet-BC-{dense_depth} (k=12)", lambda: densenet_bc(depth=dense_depth, growth_rate=12)),
-    (f"pre-act ResNet-{resnet_depth}", lambda: preact_resnet(depth=resnet_depth)),
-]:
+for name, (registry_name, kwargs) in built_from.items():
     torch.manual_seed(0)
-    trained[name] = build()
-    runs[name] = fit(trained[name], data, config, name=name)
+    trained[name] = rn.create_model(registry_name, **kwargs)
+    runs[name] = rn.fit(trained[name], data, config, name=name)
 
 # %% tags=["nbval-ignore-output"]
-learning_curves(runs)
+rn.learning_curves(runs)
 plt.show()
 
 # %% tags=["nbval-ignore-output"]
-flops = {name: f"{count_flops(model.float().cpu()) / 1e9:.3f}" for name, model in trained.items()}
-results_table(runs, extra={"GFLOPs / image": flops})
+flops = {
+    name: f"{rn.count_flops(rn.create_model(registry_name, **kwargs)) / 1e9:.3f}"
+    for name, (registry_name, kwargs) in built_from.items()
+}
+print(rn.compare(runs, dense_name, resnet_name))
+rn.record_runs(runs, built_from)
+rn.results_table(runs, extra={"GFLOPs / image": flops})
 
 # %% [markdown]
 # These are our numbers, for the profile, data and hardware the caption
@@ -325,32 +355,48 @@ results_table(runs, extra={"GFLOPs / image": flops})
 # classifier).
 
 # %% tags=["nbval-ignore-output"]
-net = trained[f"DenseNet-BC-{dense_depth} (k=12)"].float().cpu()
-fig, axes = plt.subplots(1, 3, figsize=(12, 3.8), constrained_layout=True)
-readers = [net.transitions[0].conv.weight, net.transitions[1].conv.weight, net.fc.weight]
+net = trained[dense_name].float().cpu()
+fig, axes = plt.subplots(1, 3, figsize=(7.5, 3.2), constrained_layout=True)
+readers = [
+    net.transitions[0].conv.weight,
+    net.transitions[1].conv.weight,
+    net.fc.weight,
+]
 reuse_maps = []
 for index, (ax, block, reader) in enumerate(zip(axes, net.blocks, readers)):
     reuse = dense_feature_reuse(block, reader)
-    reuse = reuse / reuse.nan_to_num(0).amax(dim=0, keepdim=True)  # each column relative to its largest entry
+    reuse = reuse / reuse.nan_to_num(0).amax(
+        dim=0, keepdim=True
+    )  # each column relative to its largest entry
     reuse_maps.append(reuse)
     image = ax.imshow(reuse.numpy(), cmap="viridis", vmin=0, vmax=1, origin="upper")
     n = reuse.shape[1] - 1
-    ax.set_xticks(range(n + 1), [str(l) for l in range(1, n + 1)] + ["T" if index < 2 else "C"], fontsize=7)
-    ax.set_yticks(range(n + 1), ["in"] + [str(s) for s in range(1, n + 1)], fontsize=7)
-    ax.set_xlabel("target layer ℓ (T: transition, C: classifier)")
-    ax.set_ylabel("source s")
-    ax.set_title(f"dense block {index + 1}", fontsize=10)
-fig.colorbar(image, ax=axes, shrink=0.8, label="mean |w|, relative to the column's maximum")
-fig.suptitle(f"DenseNet-BC-{dense_depth} (k=12) trained under profile {profile.name!r} on {data.name}", fontsize=10)
+    step = (
+        1 if n <= 8 else 4
+    )  # label every layer of a short block, every 4th of a long one
+    targets = [str(t) if t % step == 0 or step == 1 else "" for t in range(1, n + 1)]
+    sources = [str(s) if s % step == 0 or step == 1 else "" for s in range(1, n + 1)]
+    ax.set_xticks(range(n + 1), targets + ["T" if index < 2 else "C"])
+    ax.set_yticks(range(n + 1), ["in"] + sources)
+    ax.set_xlabel("target layer ℓ")
+    ax.set_title(f"dense block {index + 1}")
+axes[0].set_ylabel("source s")
+fig.colorbar(image, ax=axes, shrink=0.8, label="mean |w| / column max")
+fig.suptitle(
+    f"DenseNet-BC-{dense_depth} (k=12), profile {profile.name!r}, {data.name}\n"
+    "last column: T = the transition after the block, C = the classifier"
+)
 plt.show()
 
 used = torch.cat([m[:, :-1][~torch.isnan(m[:, :-1])] for m in reuse_maps])
-print(f"inside the blocks, {(used >= 0.5).float().mean():.0%} of the (source, layer) pairs get at least half "
-      f"of the weight of the layer's most-used source")  # fmt: skip
+share = (used >= 0.5).float().mean()
+print(f"inside the blocks, {share:.0%} of the (source, layer) pairs get at least half")
+print("of the weight of the layer's most-used source")
 for index, reuse in enumerate(reuse_maps):
     last = reuse[:, -1]
-    print(f"block {index + 1}: the {'transition' if index < 2 else 'classifier'} gives the block input "
-          f"{last[0]:.2f} and the last layer's features {last[-1]:.2f} of its largest weight")  # fmt: skip
+    reader = "transition" if index < 2 else "classifier"
+    print(f"block {index + 1}: the {reader} gives the block input {last[0]:.2f}")
+    print(f"    and the last layer's features {last[-1]:.2f} of its largest weight")
 
 # %% [markdown]
 # Each column is scaled to its own maximum, so the colours compare the
@@ -389,3 +435,198 @@ for index, reuse in enumerate(reuse_maps):
 # memory problem comes from storing the concatenated and normalised inputs;
 # recomputing them in the backward pass, as above, removes most of it for a
 # modest cost in time.
+
+
+# %% [markdown]
+# ## Exercises
+#
+# Each problem gives its kind (*reason*, *compute*, *code* or *experiment*) and its
+# difficulty (★ to ★★★). For a code or compute problem, fill in the cell, then
+# uncomment its `check(...)` line: the check runs your answer on several cases and
+# says what is wrong, if anything. Solutions are hidden below each problem.
+
+# %%
+import torch
+
+from resnotes.exercises import check
+from resnotes.models.densenet import densenet_bc
+
+# %% [markdown]
+# **3.1 Channels entering the transitions** (compute, ★★). By hand first: how
+# many channels enter each of the two transitions of DenseNet-BC-100 ($k = 12$,
+# $\theta = 0.5$), and how many reach the classifier? Then write
+# `my_transition_channels(depth, growth_rate, compression)`, which returns the
+# list `[entering transition 1, entering transition 2]` for any DenseNet-BC, and
+# compare with the model: the hidden solution reads the widths off the real
+# network with forward pre-hooks.
+
+
+# %%
+def my_transition_channels(depth, growth_rate, compression): ...  # your code here
+
+
+# check("densenet.transition_channels", my_transition_channels)
+
+# %% [markdown]
+# :::{dropdown} Solution
+# Depth $= 6n + 4$, so $n = 16$ layers per block. The stem has $2k = 24$ channels;
+# block 1 adds $16 \times 12 = 192$: **216** enter transition 1, which leaves
+# $\lfloor 0.5 \times 216 \rfloor = 108$. Block 2 adds 192: **300** enter transition 2,
+# which leaves 150; block 3 adds 192, and 342 channels reach the classifier.
+# Without compression ($\theta = 1$) the numbers would be 216, 408 and 600.
+# :::
+
+
+# %% tags=["hide-cell"]
+def solution_transition_channels(depth, growth_rate, compression):
+    n = (depth - 4) // 6
+    first = 2 * growth_rate + n * growth_rate
+    second = (
+        int(compression * first) + n * growth_rate
+    )  # int() floors a positive number
+    return [first, second]
+
+
+check("densenet.transition_channels", solution_transition_channels)
+net = densenet_bc(depth=100, growth_rate=12, compression=0.5).eval()
+entering = []
+hooks = [
+    t.register_forward_pre_hook(lambda _m, args: entering.append(args[0].shape[1]))
+    for t in net.transitions
+]
+with torch.no_grad():
+    net(torch.zeros(1, 3, 32, 32))
+for hook in hooks:
+    hook.remove()
+print(
+    "by hand:",
+    solution_transition_channels(100, 12, 0.5),
+    "| read off the model:",
+    entering,
+)
+
+# %% [markdown]
+# **3.2 Parameters of a dense layer** (code, ★★). Write
+# `my_layer_params(in_channels, growth_rate)` for one DenseNet-BC layer
+# (BN-ReLU-conv1×1 to $4k$, BN-ReLU-conv3×3 to $k$; no biases). Sum it over the 16
+# layers of the first block of DenseNet-BC-100 and compare with
+# `sum(p.numel() for p in net.blocks[0].parameters())`. Why does the last layer of a
+# block cost more than twice as much as the first?
+
+
+# %%
+def my_layer_params(in_channels, growth_rate): ...  # your code here
+
+
+# check("densenet.layer_params", my_layer_params)
+
+# %% [markdown]
+# :::{dropdown} Solution
+# $2m + 4km + 2\cdot 4k + 9\cdot 4k\cdot k$ for a layer that reads $m$ channels.
+# Layer $\ell$ of block 1 reads $m = 24 + 12(\ell - 1)$: the first layer has
+# 6,480 parameters and the last ($m = 204$) 15,480. The 3×3 part, $36k^2 = 5{,}184$, is
+# the same in every layer; only the 1×1 bottleneck and the first BN grow with
+# $m$, by $4k + 2 = 50$ parameters per input channel. Block 1 has 175,680
+# parameters, block 2 242,880, block 3 276,480, and the transitions 23,760 and
+# 45,600.
+# :::
+
+
+# %% tags=["hide-cell"]
+def solution_layer_params(in_channels, growth_rate):
+    k = growth_rate
+    return 2 * in_channels + in_channels * 4 * k + 2 * 4 * k + 9 * 4 * k * k
+
+
+check("densenet.layer_params", solution_layer_params)
+by_hand = sum(solution_layer_params(24 + 12 * l, 12) for l in range(16))
+in_model = sum(p.numel() for p in net.blocks[0].parameters())
+print(f"block 1 by hand: {by_hand:,}; in the model: {in_model:,}")
+
+# %% [markdown]
+# **3.3 Why memory grows quadratically** (compute, ★★). In the naive
+# implementation, layer $\ell$ stores its concatenated input, its normalised
+# copy and the ReLU output, each $k_0 + (\ell-1)k$ channels wide. Write
+# `my_stored_channels(in_channels, num_layers, growth_rate)`: the sum of the
+# widths of the $n$ concatenated inputs of one block. Evaluate it for block 1 of
+# DenseNet-BC-100, and for a block twice as long.
+
+
+# %%
+def my_stored_channels(in_channels, num_layers, growth_rate): ...  # your code here
+
+
+# check("densenet.stored_channels", my_stored_channels)
+
+# %% [markdown]
+# :::{dropdown} Solution
+# $\sum_{\ell=1}^{n}\bigl(k_0 + (\ell-1)k\bigr) = nk_0 + k\,n(n-1)/2$. For block 1
+# ($k_0 = 24$, $n = 16$, $k = 12$): $384 + 1{,}440 = 1{,}824$ channels; with
+# $n = 32$: 6,720, 3.7 times more for twice the layers, because the second term
+# is quadratic in $n$. At 32×32, in float32 and batch 64, three tensors of 1,824
+# channels in all come to $3 \times 1824 \times 1024 \times 64 \times 4$ bytes, about 1.3 GiB for
+# block 1 alone, which is what the memory-efficient mode recomputes instead of
+# storing (that is an upper bound: PyTorch can share some of these buffers).
+# :::
+
+
+# %% tags=["hide-cell"]
+def solution_stored_channels(in_channels, num_layers, growth_rate):
+    return sum(
+        in_channels + (layer - 1) * growth_rate for layer in range(1, num_layers + 1)
+    )
+
+
+check("densenet.stored_channels", solution_stored_channels)
+print(
+    "n=16:",
+    solution_stored_channels(24, 16, 12),
+    "| n=32:",
+    solution_stored_channels(24, 32, 12),
+)
+
+# %% [markdown]
+# **3.4 What compression buys** (reason, ★★). DenseNet-BC-100 ($\theta = 0.5$) has
+# 769,162 parameters; the same network with $\theta = 1$ has 1,210,066. Using
+# your answers to 3.1 and 3.2, say where the extra 440,904 parameters sit.
+#
+# :::{dropdown} Solution
+# With $\theta = 1$, block 2 starts from 216 channels instead of 108, and block 3
+# from 408 instead of 150. Every layer of those blocks reads that many more
+# channels, at 50 parameters per channel (3.2): block 2 grows from 242,880 to
+# 329,280 (+86,400 = 16 × 108 × 50) and block 3 from 276,480 to 482,880
+# (+206,400 = 16 × 258 × 50). The transitions no longer halve, so their 1×1
+# convolutions are square: 23,760 → 47,088 and 45,600 → 167,280 (+145,008 for
+# both). The final BN and the classifier read 600 channels instead of 342
+# (+3,096). Block 1 is unchanged. Compression keeps the blocks' inputs narrow,
+# which is where a dense network spends its parameters.
+# :::
+
+# %% [markdown]
+# **3.5 Compression, trained** (experiment, ★★★). In the training section, train
+# DenseNet-BC at the profile's depth with `compression=1.0` beside the default 0.5
+# (under `demo`, depth 40: 249,946 against 176,122 parameters), with the same seed.
+#
+# - *What to look for.* Whether the extra 42% of parameters buys accuracy at this
+#   scale, and what it costs per epoch (0.176 against 0.145 GFLOPs per image).
+# - *Cost (estimates, not measured).* Under `demo` on a 2-core CPU the chapter's
+#   two runs took about 14 minutes; scaling by FLOPs, the DenseNet-BC-40 run is most
+#   of it, about 12 minutes, and the $\theta = 1$ run about 15. Under `fast` on a T4,
+#   assuming an effective 2 TFLOP/s, DenseNet-BC-100 takes about 10 minutes and
+#   the $\theta = 1$ network 13; DenseNets use a GPU less well than ResNets (many
+#   thin layers and concatenations), so take these as lower bounds.
+# - *Noise.* One run's 95% (Wilson) interval on `demo`'s 1,000 test images is about
+#   ±3 points near 50%, and different seeds of one recipe spread over several points
+#   (41% to 49% on four seeds in the README's table). Run two or three seeds of each
+#   before reading a difference under `demo`.
+#
+# :::{dropdown} What to expect
+# The paper finds DenseNet-BC more parameter-efficient than DenseNet-B at full
+# scale. After 10 short epochs on 4,500 images, expect the two within the noise;
+# the time per epoch is the part of the comparison that a `demo` run measures
+# reliably.
+# :::
+
+
+# %% tags=["nbval-ignore-output"]
+print(rn.chapter_time())

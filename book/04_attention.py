@@ -55,16 +55,10 @@ import torch
 import torch.nn.functional as F
 from IPython.display import display
 
-from resnotes.data import load_cifar
-from resnotes.models import count_flops, count_parameters, get_spec
+import resnotes as rn
 from resnotes.models.attention import AttentionModule, SoftMaskBranch, attention_net
-from resnotes.plot import learning_curves
-from resnotes.profiles import get_profile, paper_recipe
-from resnotes.report import Table, banner, results_table
-from resnotes.train import fit
 
-profile = get_profile()
-print(banner(profile))
+profile = rn.start_chapter()
 
 # %% [markdown]
 # ## The two branches
@@ -102,10 +96,32 @@ for stage in model.stages:
     module = next(m for m in stage if isinstance(m, AttentionModule))
     steps = []
     branch = module.mask
-    hooks.append(branch.register_forward_pre_hook(lambda _m, args, steps=steps: steps.append(("input", tuple(args[0].shape)))))
-    for name, child in [*(("down", d) for d in branch.down), *(("skip", s) for s in branch.skips), ("bottom", branch.bottom), *(("up", u) for u in branch.up), ("head", branch.head)]:
-        hooks.append(child.register_forward_hook(lambda _m, _i, out, name=name, steps=steps: steps.append((name, tuple(out.shape)))))
-    hooks.append(branch.register_forward_hook(lambda _m, _i, out, steps=steps: steps.append(("sigmoid: M(x)", tuple(out.shape)))))
+    hooks.append(
+        branch.register_forward_pre_hook(
+            lambda _m, args, steps=steps: steps.append(("input", tuple(args[0].shape)))
+        )
+    )
+    for name, child in [
+        *(("down", d) for d in branch.down),
+        *(("skip", s) for s in branch.skips),
+        ("bottom", branch.bottom),
+        *(("up", u) for u in branch.up),
+        ("head", branch.head),
+    ]:
+        hooks.append(
+            child.register_forward_hook(
+                lambda _m, _i, out, name=name, steps=steps: steps.append(
+                    (name, tuple(out.shape))
+                )
+            )
+        )
+    hooks.append(
+        branch.register_forward_hook(
+            lambda _m, _i, out, steps=steps: steps.append(
+                ("sigmoid: M(x)", tuple(out.shape))
+            )
+        )
+    )
     steps_per_stage.append(steps)
 with torch.no_grad():
     model(torch.zeros(1, 3, 32, 32))
@@ -113,8 +129,10 @@ for hook in hooks:
     hook.remove()
 rows = []
 for stage_index, steps in enumerate(steps_per_stage):
-    rows += [[stage_index + 1, name, f"{c} × {h} × {w}"] for name, (_, c, h, w) in steps]
-Table(["stage", "step of the mask branch (in call order)", "output C × H × W"], rows)
+    rows += [
+        [stage_index + 1, name, f"{c} × {h} × {w}"] for name, (_, c, h, w) in steps
+    ]
+rn.Table(["stage", "step of the mask branch (in call order)", "output C × H × W"], rows)
 
 # %% [markdown]
 # The same shapes, drawn: the height of each step is its resolution. The
@@ -123,13 +141,33 @@ Table(["stage", "step of the mask branch (in call order)", "output C × H × W"]
 # of the same size.
 
 # %%
-fig, axes = plt.subplots(1, 3, figsize=(12, 3.4), constrained_layout=True, sharey=True)
+fig, axes = plt.subplots(1, 3, figsize=(7.5, 3.2), constrained_layout=True, sharey=True)
 for stage_index, (ax, steps) in enumerate(zip(axes, steps_per_stage)):
     path = [(name, shape[-1]) for name, shape in steps if name != "skip"]
-    ax.step(range(len(path)), [size for _, size in path], where="mid", marker="o", label="mask branch")
-    ax.plot([0, len(path) - 1], [path[0][1]] * 2, color="grey", ls="--", label="trunk branch")
+    ax.step(
+        range(len(path)),
+        [size for _, size in path],
+        where="mid",
+        marker="o",
+        label="mask branch",
+    )
+    ax.plot(
+        [0, len(path) - 1],
+        [path[0][1]] * 2,
+        color="grey",
+        ls="--",
+        label="trunk branch",
+    )
     for position, (name, size) in enumerate(path):
-        ax.annotate(name.split(":")[0], (position, size), textcoords="offset points", xytext=(0, 6), ha="center", fontsize=7, rotation=45)
+        ax.annotate(
+            name.split(":")[0],
+            (position, size),
+            textcoords="offset points",
+            xytext=(0, 6),
+            ha="left",
+            fontsize=9,
+            rotation=60,
+        )
     sizes = [size for _, size in path]
     for size in {s for s in sizes[1:-1] if sizes.count(s) > 1}:
         first, last = sizes.index(size), len(sizes) - 1 - sizes[::-1].index(size)
@@ -137,10 +175,11 @@ for stage_index, (ax, steps) in enumerate(zip(axes, steps_per_stage)):
     ax.set_xticks([])
     ax.set_yscale("log", base=2)
     ax.set_yticks([4, 8, 16, 32], ["4", "8", "16", "32"])
-    ax.set_title(f"stage {stage_index + 1}: {path[0][1]}×{path[0][1]} input", fontsize=10)
+    ax.set_ylim(3, 90)
+    ax.set_title(f"stage {stage_index + 1}: {path[0][1]}×{path[0][1]} input")
     ax.grid(alpha=0.3)
 axes[0].set_ylabel("resolution (H = W)")
-axes[0].legend(fontsize=8, loc="lower left")
+axes[0].legend(loc="lower left")
 plt.show()
 
 # %% [markdown]
@@ -181,11 +220,15 @@ x = torch.randn(2, 64, 32, 32)
 with torch.no_grad():
     trunk = module.trunk(module.pre(x))
     zero_mask = torch.zeros_like(trunk)
-    print("ARL, M(x) = 0:  H(x) equals T(x) exactly:", torch.equal(module.combine(trunk, zero_mask), trunk))
-    module.mask.forward = lambda features: torch.zeros_like(features)  # the whole module, mask forced to 0
-    print("ARL module with its mask forced to 0 equals post(T(pre(x))):", torch.equal(module(x), module.post(trunk)))
+    same = torch.equal(module.combine(trunk, zero_mask), trunk)
+    print("ARL, M(x) = 0:  H(x) equals T(x) exactly:", same)
+    # the whole module, its mask forced to 0
+    module.mask.forward = lambda features: torch.zeros_like(features)
+    same = torch.equal(module(x), module.post(trunk))
+    print("ARL module with its mask forced to 0 equals post(T(pre(x))):", same)
     module.attention = "nal"
-    print("NAL, M(x) = 0:  H(x) is all zeros:", torch.equal(module.combine(trunk, zero_mask), zero_mask))
+    zeros = torch.equal(module.combine(trunk, zero_mask), zero_mask)
+    print("NAL, M(x) = 0:  H(x) is all zeros:", zeros)
 
 # %% [markdown]
 # ## The CIFAR networks, and Table 7 live
@@ -216,21 +259,17 @@ with torch.no_grad():
 # We count our networks beside the paper's figures, with FLOPs for one
 # 32×32 image. The error columns are the paper's.
 
+
 # %%
-paper = {  # Wang et al. 2017, CIFAR comparison: CIFAR-10 / CIFAR-100 error (%)
-    "attention92": (4.99, 21.71),
-    "attention236": (4.14, 21.16),
-    "attention452": (3.90, 20.45),
-}
-rows = []
-for name, (c10, c100) in paper.items():
-    spec = get_spec(name)
-    net = spec.build()
-    ours = count_parameters(net)
-    hyper = ", ".join(f"{k}={spec.kwargs.get(k, default)}" for k, default in (("p", 1), ("t", 2), ("r", 1)))
-    rows.append([f"Attention-{spec.kwargs['depth']}", hyper, len(net.attention_modules()) // 3, f"{ours:,}", f"{spec.paper_params / 1e6:.1f}M",
-                 f"{(ours - spec.paper_params) / spec.paper_params:+.1%}", f"{count_flops(net) / 1e9:.2f}", f"{c10:.2f}", f"{c100:.2f}"])  # fmt: skip
-Table(["network", "p, t, r", "m", "our params", "paper", "gap", "GFLOPs / image", "C10 error (%)", "C100 error (%)"], rows)
+def hyperparameters(name):
+    defaults = inspect.signature(attention_net).parameters
+    p, t, r = (rn.get_spec(name).kwargs.get(k, defaults[k].default) for k in "ptr")
+    m = len(rn.create_model(name).attention_modules()) // 3
+    return f"p={p}, t={t}, r={r}, m={m}"
+
+
+attention_nets = ["attention92", "attention236", "attention452"]
+rn.paper_table(attention_nets, columns={"p, t, r, m": hyperparameters})
 
 # %% [markdown]
 # All three are within 4% of the paper's counts.
@@ -245,15 +284,27 @@ Table(["network", "p, t, r", "m", "our params", "paper", "gap", "GFLOPs / image"
 # reading agrees. For Attention-452 ($r = 3$) they do not:
 
 # %%
+paper_params = rn.get_spec("attention452").paper.params
 rows = []
-for reading, bottom in [("max(2, r) = 3 (ours)", None), ("r + 1 = 4", 4), ("2r = 6", 6)]:
-    ours = count_parameters(attention_net(depth=452, p=2, t=4, r=3, bottom_units=bottom))
-    rows.append([reading, f"{ours:,}", f"{(ours - 8.6e6) / 8.6e6:+.1%}"])
-Table(["units at the bottom of the mask (Attention-452)", "parameters", "gap to the paper's 8.6M"], rows)
+for reading, bottom in [
+    ("max(2, r) = 3 (ours)", None),
+    ("r + 1 = 4", 4),
+    ("2r = 6", 6),
+]:
+    net = attention_net(depth=452, p=2, t=4, r=3, bottom_units=bottom)
+    ours = rn.count_parameters(net)
+    rows.append([reading, f"{ours:,}", f"{ours / paper_params - 1:+.1%}"])
+headers = [
+    "units at the bottom of the mask (Attention-452)",
+    "parameters",
+    "gap to the paper",
+]
+rn.Table(headers, rows)
 
 # %% [markdown]
-# Of these three readings, only ours lands within 5% of the paper's 8.6M, which is why we chose
-# it; `attention_net(..., bottom_units=...)` lets you try the others.
+# Of these three readings, only ours lands within 5% of the paper's 8.6M,
+# which is why we chose it; `attention_net(..., bottom_units=...)` lets you
+# try the others.
 #
 # ## ARL against NAL
 #
@@ -268,23 +319,34 @@ Table(["units at the bottom of the mask (Attention-452)", "parameters", "gap to 
 # rate divided by 10 at 64k and 96k of 160k iterations (about 205 epochs).
 
 # %% tags=["nbval-ignore-output"]
-arch = profile.pick(smoke={"depth": 29, "p": 0, "t": 1}, demo={"depth": 56}, fast={"depth": 92}, paper={"depth": 92})
-config = profile.train_config(**profile.pick(smoke={}, demo={}, fast={}, paper=paper_recipe("attention92")))
-data = load_cifar("cifar10", **profile.data_kwargs())
-print(data.describe())
-runs, trained = {}, {}
+arch = profile.pick(
+    smoke={"depth": 29, "p": 0, "t": 1},
+    demo={"depth": 56},
+    fast={"depth": 92},
+    paper={"depth": 92},
+)
+# Under demo, half of the profile's training images, so that a CPU trains both
+# networks in about 12 minutes.
+subset = profile.pick(smoke={}, demo={"train_per_class": 250}, fast={}, paper={})
+data = rn.load_cifar("cifar10", **{**profile.data_kwargs(), **subset})
+print(data)
+config = rn.make_config("attention92", profile)
+runs, trained, built_from = {}, {}, {}
 for attention in ("arl", "nal"):
     name = f"Attention-{arch['depth']}, {attention.upper()}"
+    built_from[name] = ("attention92", {**arch, "attention": attention})
     torch.manual_seed(0)
     trained[attention] = attention_net(**arch, attention=attention)
-    runs[name] = fit(trained[attention], data, config, name=name)
+    runs[name] = rn.fit(trained[attention], data, config, name=name)
 
 # %% tags=["nbval-ignore-output"]
-learning_curves(runs)
+rn.learning_curves(runs)
 plt.show()
 
 # %% tags=["nbval-ignore-output"]
-results_table(runs)
+print(rn.compare(runs, *runs))
+rn.record_runs(runs, built_from)
+rn.results_table(runs)
 
 # %% [markdown]
 # These are our numbers, for the profile, data and hardware in the caption;
@@ -301,9 +363,17 @@ results_table(runs)
 # images. Under ARL it is at least 1, since $1 + M \geq 1$; under NAL it is
 # at most 1.
 
+
 # %% tags=["nbval-ignore-output"]
-picked = torch.randperm(len(data.test_labels), generator=torch.Generator().manual_seed(0))[:64]
-images = (data.test_images[picked].float() / 255 - torch.tensor(data.mean).view(1, 3, 1, 1)) / torch.tensor(data.std).view(1, 3, 1, 1)
+def normalised(images):
+    mean = torch.tensor(data.mean).view(1, 3, 1, 1)
+    std = torch.tensor(data.std).view(1, 3, 1, 1)
+    return (images.float() / 255 - mean) / std
+
+
+generator = torch.Generator().manual_seed(0)
+picked = torch.randperm(len(data.test_labels), generator=generator)[:64]
+images = normalised(data.test_images[picked])
 gains = {}
 for attention, net in trained.items():
     net = net.float().cpu().eval()
@@ -325,14 +395,18 @@ fig, ax = plt.subplots(figsize=(6.5, 3.4), constrained_layout=True)
 for attention, values in gains.items():
     ax.plot(range(1, len(values) + 1), values, marker="o", label=attention.upper())
 ax.axhline(1, color="black", lw=0.8)
+ax.set_xticks(range(1, len(values) + 1))
 ax.set_xlabel("attention module")
 ax.set_ylabel("‖H(x)‖ / ‖T(x)‖")
-ax.set_title(f"Attention-{arch['depth']}, trained under profile {profile.name!r}, 64 test images", fontsize=10)
+ax.set_title(f"Attention-{arch['depth']}, profile {profile.name!r}, 64 test images")
 ax.grid(alpha=0.3)
 ax.legend()
 plt.show()
 for attention, values in gains.items():
-    print(f"{attention.upper()}: ‖H‖/‖T‖ per module: " + ", ".join(f"{v:.2f}" for v in values))
+    print(
+        f"{attention.upper()}: ‖H‖/‖T‖ per module:",
+        ", ".join(f"{v:.2f}" for v in values),
+    )
 
 # %% [markdown]
 # ## What the masks look at
@@ -344,32 +418,49 @@ for attention, values in gains.items():
 
 # %% tags=["nbval-ignore-output"]
 net = trained["arl"].float().cpu().eval()
-first_modules = [next(m for m in stage if isinstance(m, AttentionModule)) for stage in net.stages]
+stages = [
+    next(m for m in stage if isinstance(m, AttentionModule)) for stage in net.stages
+]
 masks = []
-hooks = [module.mask.register_forward_hook(lambda _m, _i, out: masks.append(out.mean(1, keepdim=True))) for module in first_modules]
-shown = 6
-# The first test image of each of six classes.
+
+
+def keep_mask(_module, _inputs, output):
+    masks.append(output.mean(1, keepdim=True))  # averaged over the channels
+
+
+hooks = [module.mask.register_forward_hook(keep_mask) for module in stages]
+shown = 5
+# The first test image of each of the first five classes.
 examples = [int((data.test_labels == c).nonzero()[0]) for c in range(shown)]
-inputs = (data.test_images[examples].float() / 255 - torch.tensor(data.mean).view(1, 3, 1, 1)) / torch.tensor(data.std).view(1, 3, 1, 1)
 with torch.no_grad():
-    predictions = net(inputs).argmax(1)
+    predictions = net(normalised(data.test_images[examples])).argmax(1)
 for hook in hooks:
     hook.remove()
-fig, axes = plt.subplots(4, shown, figsize=(1.9 * shown, 7.8), constrained_layout=True)
+fig, axes = plt.subplots(4, shown, figsize=(7.5, 6.6), constrained_layout=True)
 pictures = data.test_images[examples].permute(0, 2, 3, 1).numpy()
 for column in range(shown):
     axes[0, column].imshow(pictures[column])
-    label, guess = data.classes[data.test_labels[examples[column]]], data.classes[predictions[column]]
-    axes[0, column].set_title(f"{label}\n(predicted: {guess})", fontsize=8)
+    label = data.classes[data.test_labels[examples[column]]]
+    guess = data.classes[predictions[column]]
+    axes[0, column].set_title(f"{label}\npredicted: {guess}", fontsize=9)
     for row, mask in enumerate(masks, start=1):
-        heat = F.interpolate(mask[column : column + 1], size=(32, 32), mode="bilinear", align_corners=False)[0, 0]
+        heat = F.interpolate(mask[column : column + 1], size=(32, 32), mode="bilinear")[
+            0, 0
+        ]
         axes[row, column].imshow(pictures[column])
         axes[row, column].imshow(heat.numpy(), cmap="inferno", alpha=0.6)
-        axes[row, column].set_title(f"stage {row}: M in [{heat.min():.2f}, {heat.max():.2f}]", fontsize=7)
+        axes[row, column].set_title(f"M: {heat.min():.2f}–{heat.max():.2f}", fontsize=9)
 for ax in axes.flat:
-    ax.axis("off")
-fig.suptitle(f"Soft masks of Attention-{arch['depth']} (ARL), profile {profile.name!r}, {data.name} test images", fontsize=10)
+    ax.set_xticks([])
+    ax.set_yticks([])
+for row in range(1, 4):
+    axes[row, 0].set_ylabel(f"stage {row}")
+fig.suptitle(f"Soft masks of Attention-{arch['depth']} (ARL), profile {profile.name!r}")
 plt.show()
+correct = sum(int(p) == int(data.test_labels[e]) for p, e in zip(predictions, examples))
+print(f"{correct} of these {shown} images are classified correctly;", end=" ")
+arl_accuracy = runs[f"Attention-{arch['depth']}, ARL"].test_acc
+print(f"the network's test accuracy is {arl_accuracy:.1%}")
 
 # %% [markdown]
 # Each mask has its own colour range (the titles give it), so compare the
@@ -388,3 +479,172 @@ plt.show()
 # hourglass over the same input. The 1 makes the module's default the
 # identity on the trunk, which is what lets the paper stack dozens of modules
 # (Attention-452) where naive attention learning degrades.
+
+
+# %% [markdown]
+# ## Exercises
+#
+# Each problem gives its kind (*reason*, *compute*, *code* or *experiment*) and its
+# difficulty (★ to ★★★). For a code or compute problem, fill in the cell, then
+# uncomment its `check(...)` line: the check runs your answer on several cases and
+# says what is wrong, if anything. Solutions are hidden below each problem.
+
+# %%
+import torch
+
+from resnotes.exercises import check
+from resnotes.models.attention import AttentionModule
+
+# %% [markdown]
+# **4.1 Stacking naive attention** (compute, ★). Take the simplest case: a mask
+# of 0.5 at every position and channel, and a trunk that passes its input
+# through unchanged. Write `my_signal(mask, modules, attention)`, the factor by which
+# the signal has been multiplied after `modules` modules, for `attention="nal"`
+# and `"arl"`. Evaluate it after 3, 6 and 12 modules. Which of the paper's networks
+# have 3, 6 and 12 attention modules?
+
+
+# %%
+def my_signal(mask, modules, attention): ...  # your code here
+
+
+# check("attention.signal", my_signal)
+
+# %% [markdown]
+# :::{dropdown} Solution
+# Each NAL module computes $H = M\cdot T$, so with $M = 0.5$ it halves the signal,
+# and $m$ modules multiply it by $0.5^m$: 0.125 after 3 modules, 0.0156 after 6
+# and 0.00024 (1/4,096) after 12. ARL multiplies by $1 + M = 1.5$ instead:
+# 3.4, 11.4 and 130. With 3 stages of $m$ modules, 3, 6 and 12 modules are
+# Attention-56 ($m = 1$), Attention-92 ($m = 2$) and Attention-164 ($m = 4$), the
+# network where the paper's NAL falls furthest behind (7.18% against 4.31% error).
+# :::
+
+
+# %% tags=["hide-cell"]
+def solution_signal(mask, modules, attention):
+    factor = mask if attention == "nal" else 1 + mask
+    return factor**modules
+
+
+check("attention.signal", solution_signal)
+for m in (3, 6, 12):
+    nal, arl = solution_signal(0.5, m, "nal"), solution_signal(0.5, m, "arl")
+    print(f"{m:2d} modules: NAL {nal:.5f}, ARL {arl:.1f}")
+
+# %% [markdown]
+# **4.2 Formula (3) in code** (code, ★). Write `my_combine(trunk, mask, attention)`
+# for ARL and NAL, elementwise on tensors. Then check it on a real module: force
+# the mask of `AttentionModule(64, input_size=32)` to 0.5 and measure
+# $\lVert H\rVert / \lVert T\rVert$ for both kinds of attention.
+
+
+# %%
+def my_combine(trunk, mask, attention): ...  # your code here
+
+
+# check("attention.combine", my_combine)
+
+# %% [markdown]
+# :::{dropdown} Solution
+# ARL: `(1 + mask) * trunk`; NAL: `mask * trunk`. Beware the survey's misprint,
+# $1 + M\cdot T$, which adds a constant instead. With the mask forced to 0.5 the
+# measured ratio is exactly 0.5 (NAL) and 1.5 (ARL): the factor of 4.1 for one
+# module.
+# :::
+
+
+# %% tags=["hide-cell"]
+def solution_combine(trunk, mask, attention):
+    return (1 + mask) * trunk if attention == "arl" else mask * trunk
+
+
+check("attention.combine", solution_combine)
+torch.manual_seed(0)
+module = AttentionModule(64, input_size=32).eval()
+x = torch.randn(2, 64, 32, 32)
+with torch.no_grad():
+    trunk = module.trunk(module.pre(x))
+    half = torch.full_like(trunk, 0.5)
+    for attention in ("nal", "arl"):
+        module.attention = attention
+        ratio = module.combine(trunk, half).norm() / trunk.norm()
+        print(f"{attention.upper()}: ||H|| / ||T|| = {ratio.item():.4f}")
+
+# %% [markdown]
+# **4.3 Modules from the depth** (compute, ★). Write `my_modules_per_stage(depth, p, t)`, which
+# returns $m$ from depth $= 9m(2p + t) + 20$. How many attention modules in all does
+# Attention-452 ($p = 2$, $t = 4$) have?
+
+
+# %%
+def my_modules_per_stage(depth, p, t): ...  # your code here
+
+
+# check("attention.modules_per_stage", my_modules_per_stage)
+
+# %% [markdown]
+# :::{dropdown} Solution
+# $m = (\text{depth} - 20) / (9(2p + t))$. Attention-452: $432 / 72 = 6$ modules per
+# stage, 18 in all, the same number as Attention-236, but each module has twice
+# as many units (2 before, 4 in the trunk, 2 after).
+# :::
+
+
+# %% tags=["hide-cell"]
+def solution_modules_per_stage(depth, p, t):
+    return (depth - 20) // (9 * (2 * p + t))
+
+
+check("attention.modules_per_stage", solution_modules_per_stage)
+
+# %% [markdown]
+# **4.4 Would batch norm undo the halving?** (reason, ★★★). Every residual unit in
+# the trunk starts with BN, which normalises its input. So if NAL only halved the
+# signal uniformly, the next unit's branch would not even notice. Why is stacking
+# NAL modules still harmful, and why does the same argument not hurt ARL?
+#
+# :::{dropdown} Solution
+# BN normalises what enters each residual *branch*, not the identity path. A unit
+# computes $x + F(\mathrm{BN}(x))$: if $x$ has been halved, $F$'s output keeps its
+# size while the carried $x$ is halved. So each NAL module halves the weight of
+# everything carried so far relative to what later branches add; after 12 modules,
+# the features from before them reach the output with weight $2^{-12}$, and the
+# gradient along the identity path is multiplied by the same $\prod M$, since
+# $\partial H / \partial T = M$. That is the loss of Chapter 1's "1": the network
+# becomes more and more like a plain one. And a real mask is not uniform: where it is
+# near 0, a feature is erased, and no normalisation later can bring it back.
+# Under ARL, $\partial H / \partial T = 1 + M \ge 1$: the carried signal and its
+# gradient are never attenuated, and a mask near 0 means "leave the feature alone".
+# :::
+
+# %% [markdown]
+# **4.5 ARL against NAL, deeper** (experiment, ★★★). Rerun the training section
+# with `{"depth": 92}` under `demo` (6 modules instead of 3), and compare the
+# gap between ARL and NAL, and the $\lVert H\rVert / \lVert T\rVert$ curves, with those
+# of Attention-56.
+#
+# - *What to look for.* The paper's gap grows with depth (5.52% against 5.89% error
+#   for Attention-56, 4.31% against 7.18% for Attention-164). In the ratio plot, NAL's
+#   values should stay below 1 in every module and ARL's above.
+# - *Cost (estimates, not measured).* Under `demo` on a 2-core CPU, the chapter's
+#   Attention-56 pair ran at about 100 s per epoch and run when undisturbed, about
+#   33 minutes for both; Attention-92 has 1.75 times the FLOPs (0.42 against 0.24
+#   GFLOPs per image), so about an hour for the pair. Under `fast` on a T4, assuming
+#   an effective 2 TFLOP/s, about 7 minutes per Attention-92 run, more if the many
+#   small operations of the mask branch keep the GPU below that rate.
+# - *Noise.* On `demo`'s 1,000 test images, one run's 95% (Wilson) interval is
+#   about ±3 points near 50%; the chapter's committed run had ARL 0.5 points ahead
+#   on test, well inside that. Seeds of one recipe spread over several points (the
+#   README's table). The paper's gap at 56 layers (0.4 points) is invisible at this
+#   scale; look for the trend with depth over two or three seeds.
+#
+# :::{dropdown} What to expect
+# Under `demo`, expect the accuracies of ARL and NAL to overlap at depth 56 and
+# perhaps to separate at 92. The ratio curves are the more reliable signal: they
+# are measured on every module and do not depend on the test-set noise.
+# :::
+
+
+# %% tags=["nbval-ignore-output"]
+print(rn.chapter_time())

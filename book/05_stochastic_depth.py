@@ -55,18 +55,16 @@ import torch
 import torchvision
 from IPython.display import display
 
+import resnotes as rn
 from resnotes.analysis import lesion_study
-from resnotes.data import DeviceBatches, load_cifar
-from resnotes.models import count_parameters, get_spec
-from resnotes.models.stochastic_depth import StochasticDepthBlock, resnet_stochastic_depth, stochastic_depth_rescaled
-from resnotes.plot import learning_curves
-from resnotes.profiles import get_profile, paper_recipe
-from resnotes.report import Table, banner
+from resnotes.models.stochastic_depth import (
+    StochasticDepthBlock,
+    resnet_stochastic_depth,
+    stochastic_depth_rescaled,
+)
 from resnotes.runtime import hardware_description
-from resnotes.train import fit
 
-profile = get_profile()
-print(banner(profile))
+profile = rn.start_chapter()
 
 # %% [markdown]
 # ## Survival probabilities
@@ -96,9 +94,14 @@ print(banner(profile))
 
 # %%
 linear = resnet_stochastic_depth(depth=110, final_survival=0.5)
-uniform = resnet_stochastic_depth(depth=110, final_survival=0.5, survival_rule="uniform")
+uniform = resnet_stochastic_depth(
+    depth=110, final_survival=0.5, survival_rule="uniform"
+)
 fig, ax = plt.subplots(figsize=(7, 3.4), constrained_layout=True)
-for label, model in [("linear decay, $p_L = 0.5$", linear), ("uniform, $p_l = 0.5$", uniform)]:
+for label, model in [
+    ("linear decay, $p_L = 0.5$", linear),
+    ("uniform, $p_l = 0.5$", uniform),
+]:
     ax.plot(range(1, 55), model.survival_probs, marker=".", label=label)
 ax.set_xlabel("block $l$")
 ax.set_ylabel("survival probability $p_l$")
@@ -108,7 +111,8 @@ ax.legend()
 plt.show()
 for label, model in [("linear", linear), ("uniform", uniform)]:
     expected = sum(model.survival_probs)
-    print(f"{label:8s} rule: expected number of active blocks per mini-batch = {expected:.2f} of 54 ({expected / 54:.0%})")
+    print(f"{label:8s} rule: expected active blocks per mini-batch", end=" ")
+    print(f"= {expected:.2f} of 54 ({expected / 54:.0%})")
 
 # %% [markdown]
 # With the linear rule, a mini-batch passes through about three quarters of
@@ -148,27 +152,30 @@ print(inspect.getsource(StochasticDepthBlock.forward))
 branch = torch.randn(8, 4, 2, 2)
 for mode in ("row", "batch"):
     torch.manual_seed(0)
-    ours = stochastic_depth_rescaled(branch, survival_prob=0.8, mode=mode, training=True)
+    ours = stochastic_depth_rescaled(
+        branch, survival_prob=0.8, mode=mode, training=True
+    )
     torch.manual_seed(0)
     theirs = torchvision.ops.stochastic_depth(branch, p=0.2, mode=mode, training=True)
-    print(f"mode={mode!r}: equal to torchvision.ops.stochastic_depth: {torch.allclose(ours, theirs)}")
+    same = torch.allclose(ours, theirs)
+    print(f"mode={mode!r}: equal to torchvision.ops.stochastic_depth: {same}")
 
 # %% [markdown]
 # ## The network, counted live
 #
 # The network is the original CIFAR ResNet of He et al. (2015), as in the
 # official code. Its blocks are post-activation (conv-BN-ReLU-conv-BN, add,
-# ReLU), not the pre-activation units of Chapter 1. Its parameter-free
-# shortcut subsamples by 2 and zero-pads the new channels where the shape
-# changes. Stochastic depth adds no parameters.
+# ReLU), not the pre-activation units of Chapter 1. Where the shape changes,
+# its parameter-free shortcut subsamples by 2 and zero-pads the new channels,
+# as in the first releases of the official code. The official repository
+# later replaced the subsampling by a 2×2 average pool (its issue "Bug in
+# Average Pooling layer"); both have no parameters. Stochastic depth adds no
+# parameters either.
 
 # %%
-rows = []
-for name in ["resnet110", "resnet110_stochastic_depth", "resnet1202_stochastic_depth"]:
-    spec = get_spec(name)
-    ours = count_parameters(spec.build())
-    rows.append([name, f"{ours:,}", f"{spec.paper_params / 1e6:.1f}M", f"{(ours - spec.paper_params) / spec.paper_params:+.1%}"])
-Table(["model", "our parameters", "paper", "gap"], rows)
+rn.paper_table(
+    ["resnet110", "resnet110_stochastic_depth", "resnet1202_stochastic_depth"]
+)
 
 # %% [markdown]
 # ## Training: stochastic against constant depth
@@ -183,43 +190,60 @@ Table(["model", "our parameters", "paper", "gap"], rows)
 
 # %% tags=["nbval-ignore-output"]
 depth = profile.pick(smoke=8, demo=32, fast=110, paper=110)
-config = profile.train_config(**profile.pick(smoke={}, demo={}, fast={}, paper=paper_recipe("resnet110_stochastic_depth")))
-data = load_cifar("cifar10", **profile.data_kwargs())
-print(data.describe())
+config = rn.make_config("resnet110_stochastic_depth", profile)
+data = rn.load_cifar("cifar10", **profile.data_kwargs())
+print(data)
 
-runs, trained, active_depth = {}, {}, []
-
-
-def record_active_depth(model, _inputs, _output):
-    if model.training:
-        active_depth.append(model.active_blocks())
+active_depth = []  # for each training mini-batch: how many branches ran
 
 
-for name, final_survival in [(f"ResNet-{depth}, constant depth", 1.0), (f"ResNet-{depth}, stochastic depth", 0.5)]:
+def count_active_branches(model):
+    """Hooks that count, per training mini-batch, the blocks that run their branch."""
+
+    def new_batch(model, _inputs):
+        if model.training:
+            active_depth.append(0)
+
+    def branch_ran(branch, _inputs, _output):
+        if branch.training:
+            active_depth[-1] += 1
+
+    model.register_forward_pre_hook(new_batch)
+    for block in model.units():
+        block.branch.register_forward_hook(branch_ran)
+
+
+built_from = {
+    f"ResNet-{depth}, constant depth": ("resnet110", {"depth": depth}),
+    f"ResNet-{depth}, stochastic depth": (
+        "resnet110_stochastic_depth",
+        {"depth": depth},
+    ),
+}
+runs, trained = {}, {}
+for name, (registry_name, kwargs) in built_from.items():
     torch.manual_seed(0)
-    model = resnet_stochastic_depth(depth=depth, final_survival=final_survival)
-    if final_survival < 1:
-        model.register_forward_hook(record_active_depth)
-    trained[name] = model
-    runs[name] = fit(model, data, config, name=name)
+    trained[name] = rn.create_model(registry_name, **kwargs)
+    if name.endswith("stochastic depth"):
+        count_active_branches(trained[name])
+    runs[name] = rn.fit(trained[name], data, config, name=name)
 
 # %% tags=["nbval-ignore-output"]
-learning_curves(runs)
+rn.learning_curves(runs)
 plt.show()
 
 # %% tags=["nbval-ignore-output"]
-constant, stochastic = runs.values()
-# Skip the first epoch, which includes one-off start-up costs.
-per_epoch = {name: sum(e["seconds"] for e in h.epochs[1:]) / max(1, len(h.epochs) - 1) for name, h in runs.items()}
-rows = [
-    [name, f"{h.meta['params']:,}", f"{h.best_val_acc:.2%}", f"{h.test_acc:.2%}", f"{per_epoch[name]:.1f} s", f"{h.seconds:.0f} s"]
-    for name, h in runs.items()
-]
-caption = f"{constant.meta['dataset']}, {constant.meta['data_source']}; profile {profile.name!r}, {constant.config['epochs']} epochs, seed {constant.config['seed']}; {constant.meta['hardware']}"
-display(Table(["network", "parameters", "best val accuracy", "test accuracy", "time per epoch", "total time"], rows, caption=caption))
-ratio = per_epoch[list(runs)[1]] / per_epoch[list(runs)[0]]
-print(f"Stochastic depth took {ratio:.0%} of the constant-depth time per epoch (a saving of {1 - ratio:.0%}) "
-      f"on {constant.meta['hardware']}. The paper: 60 s against 75 s per epoch (80%) for ResNet-110 on a TITAN X.")  # fmt: skip
+constant_name, stochastic_name = runs
+total = {name: f"{h.seconds:.0f} s" for name, h in runs.items()}
+print(rn.compare(runs, stochastic_name, constant_name))
+rn.record_runs(runs, built_from)
+display(rn.results_table(runs, extra={"total time": total}))
+ratio = runs[stochastic_name].steady("seconds") / runs[constant_name].steady("seconds")
+print(
+    f"Stochastic depth took {ratio:.0%} of the constant-depth time per epoch", end=" "
+)
+print(f"(a saving of {1 - ratio:.0%}).")
+print("The paper: 60 s against 75 s per epoch (80%) for ResNet-110 on a TITAN X.")
 
 # %% [markdown]
 # For reference, the paper trains ResNet-110 for 500 epochs on all of CIFAR.
@@ -250,10 +274,12 @@ ax.hist(active_depth, bins=range(blocks + 2), align="left", rwidth=0.85)
 ax.axvline(expected, color="black", ls="--", label=f"expected: {expected:.1f}")
 ax.set_xlabel(f"active blocks in a mini-batch (of {blocks})")
 ax.set_ylabel("mini-batches")
-ax.set_title(f"{len(active_depth):,} training mini-batches, profile {profile.name!r}", fontsize=10)
+ax.set_title(f"{len(active_depth):,} training mini-batches, profile {profile.name!r}")
 ax.legend()
 plt.show()
-print(f"mean active blocks per mini-batch: {sum(active_depth) / len(active_depth):.2f} (expected {expected:.2f}) of {blocks}")
+mean = sum(active_depth) / len(active_depth)
+print(f"mean active blocks per mini-batch: {mean:.2f}", end=" ")
+print(f"(expected {expected:.2f}) of {blocks}")
 
 # %% [markdown]
 # ## The ensemble view
@@ -266,21 +292,32 @@ print(f"mean active blocks per mini-batch: {sum(active_depth) / len(active_depth
 # and measure the test error.
 
 # %% tags=["nbval-ignore-output"]
-test_batches = DeviceBatches(data.test_images, data.test_labels, 500, mean=data.mean, std=data.std, train=False)
-fig, ax = plt.subplots(figsize=(8, 3.6), constrained_layout=True)
+test_batches = rn.DeviceBatches(
+    data.test_images, data.test_labels, 500, mean=data.mean, std=data.std, train=False
+)
+fig, ax = plt.subplots(figsize=(7.5, 3.4), constrained_layout=True)
 summary = []
 for name, model in trained.items():
     base = 1 - runs[name].test_acc
     errors = [1 - acc for acc in lesion_study(model, model.units(), test_batches)]
-    ax.plot(range(1, len(errors) + 1), [100 * e for e in errors], marker="o", markersize=3, label=name)
-    summary.append([name, f"{100 * base:.2f}%", f"{100 * sum(errors) / len(errors):.2f}%", f"{100 * max(errors):.2f}%"])
+    label = name.split(", ")[1]
+    ax.plot(
+        range(1, len(errors) + 1),
+        [100 * e for e in errors],
+        marker="o",
+        markersize=3,
+        label=label,
+    )
+    mean = sum(errors) / len(errors)
+    summary.append([name, f"{base:.1%}", f"{mean:.1%}", f"{max(errors):.1%}"])
 ax.set_xlabel("deleted block")
 ax.set_ylabel("test error (%)")
-ax.set_title(f"Deleting one block at test time, {data.name}, profile {profile.name!r}", fontsize=10)
+ax.set_title(f"Deleting one block at test time, {data.name}, profile {profile.name!r}")
 ax.grid(alpha=0.3)
 ax.legend()
 plt.show()
-Table(["network", "test error, all blocks", "mean error, one block deleted", "worst"], summary)
+headers = ["network", "test error, all blocks", "mean, one block deleted", "worst"]
+rn.Table(headers, summary)
 
 # %% [markdown]
 # Under `smoke` these networks have hardly trained, and the figure says
@@ -300,8 +337,9 @@ Table(["network", "test error, all blocks", "mean error, one block deleted", "wo
 
 # %%
 deep = resnet_stochastic_depth(depth=1202)
-print(f"blocks: {len(deep.units())}, parameters: {count_parameters(deep):,}")
-print(f"expected active blocks per mini-batch: {sum(deep.survival_probs):.1f} of {len(deep.units())}")
+print(f"blocks: {len(deep.units())}, parameters: {rn.count_parameters(deep):,}")
+expected = sum(deep.survival_probs)
+print(f"expected active blocks per mini-batch: {expected:.1f} of {len(deep.units())}")
 
 # %% [markdown]
 # and one training step of it, on the CPU, with a batch of 16 random 32×32
@@ -309,6 +347,8 @@ print(f"expected active blocks per mini-batch: {sum(deep.survival_probs):.1f} of
 
 # %% tags=["nbval-ignore-output"]
 torch.manual_seed(0)
+active_depth.clear()
+count_active_branches(deep)
 optimizer = torch.optim.SGD(deep.parameters(), lr=0.1, momentum=0.9)
 images, labels = torch.randn(16, 3, 32, 32), torch.randint(0, 10, (16,))
 deep.train()
@@ -318,8 +358,9 @@ optimizer.zero_grad()
 loss.backward()
 optimizer.step()
 seconds = time.perf_counter() - start
-print(f"one training step of the 1202-layer network: {seconds:.2f} s on {hardware_description('cpu')}, "
-      f"{deep.active_blocks()} of {len(deep.units())} blocks active, loss {loss.item():.3f}")  # fmt: skip
+print(f"one training step of the 1202-layer network: {seconds:.2f} s")
+active = f"{active_depth[-1]} of {len(deep.units())} blocks active"
+print(f"on {hardware_description('cpu')}, {active}, loss {loss.item():.3f}")
 
 # %% [markdown]
 # **Summing up.** Stochastic depth drops whole residual blocks, each with its
@@ -329,3 +370,189 @@ print(f"one training step of the 1202-layer network: {seconds:.2f} s on {hardwar
 # the paper finds that it also generalises better. The widespread
 # per-sample, rescaled variant behaves the same in expectation, but it saves
 # no time.
+
+
+# %% [markdown]
+# ## Exercises
+#
+# Each problem gives its kind (*reason*, *compute*, *code* or *experiment*) and its
+# difficulty (★ to ★★★). For a code or compute problem, fill in the cell, then
+# uncomment its `check(...)` line: the check runs your answer on several cases and
+# says what is wrong, if anything. Solutions are hidden below each problem.
+
+# %%
+from resnotes.exercises import check
+from resnotes.models.stochastic_depth import resnet_stochastic_depth
+
+# %% [markdown]
+# **5.1 The two survival rules** (code, ★). Write
+# `my_survival(num_blocks, final_survival, rule)`, the list $p_1, \dots, p_L$ for
+# `rule="linear"` ($p_l = 1 - \frac{l}{L}(1 - p_L)$) and `rule="uniform"`
+# ($p_l = p_L$). Compare your list for ResNet-110 with `model.survival_probs`.
+
+
+# %%
+def my_survival(num_blocks, final_survival, rule): ...  # your code here
+
+
+# check("stochastic_depth.survival_probabilities", my_survival)
+
+# %% [markdown]
+# :::{dropdown} Solution
+# The index $l$ runs from 1 to $L$: the first block survives with
+# $1 - (1 - p_L)/L$ (0.9907 for $L = 54$), not 1, and the last with exactly $p_L$.
+# :::
+
+
+# %% tags=["hide-cell"]
+def solution_survival(num_blocks, final_survival, rule):
+    if rule == "uniform":
+        return [final_survival] * num_blocks
+    return [
+        1 - (l / num_blocks) * (1 - final_survival) for l in range(1, num_blocks + 1)
+    ]
+
+
+check("stochastic_depth.survival_probabilities", solution_survival)
+model = resnet_stochastic_depth(depth=110, final_survival=0.5)
+print(
+    "same as the model:",
+    all(
+        abs(a - b) < 1e-12
+        for a, b in zip(solution_survival(54, 0.5, "linear"), model.survival_probs)
+    ),
+)
+
+# %% [markdown]
+# **5.2 Expected depth** (compute, ★★). Write
+# `my_expected_active(num_blocks, final_survival, rule)`, the expected number of
+# blocks a mini-batch runs. Find a closed form for the linear rule, and evaluate
+# both rules for ResNet-110 with $p_L = 0.5$. Which uniform $p$ gives the same
+# expected depth as linear decay to 0.5?
+
+
+# %%
+def my_expected_active(num_blocks, final_survival, rule): ...  # your code here
+
+
+# check("stochastic_depth.expected_active_blocks", my_expected_active)
+
+# %% [markdown]
+# :::{dropdown} Solution
+# Each block runs with probability $p_l$, so $E = \sum_l p_l$. For the linear rule,
+# $\sum_{l=1}^{L} l = L(L+1)/2$ gives $E = L - (1 - p_L)(L+1)/2$. ResNet-110
+# ($L = 54$): $54 - 0.5 \times 55/2 = 40.25$ blocks (75%); uniform $p = 0.5$: 27. The uniform
+# rule with $p = 40.25/54 \approx 0.745$ has the same expected depth; the shortcut
+# $L(1 + p_L)/2 = 40.5$ is the continuous approximation, a quarter of a block off.
+# :::
+
+
+# %% tags=["hide-cell"]
+def solution_expected_active(num_blocks, final_survival, rule):
+    return sum(solution_survival(num_blocks, final_survival, rule))
+
+
+check("stochastic_depth.expected_active_blocks", solution_expected_active)
+print(
+    f"ResNet-110: linear {solution_expected_active(54, 0.5, 'linear'):.2f} | "
+    f"uniform {solution_expected_active(54, 0.5, 'uniform'):.2f}"
+)
+
+# %% [markdown]
+# **5.3 Predicting the time saving** (compute, ★★). Assume the training time is
+# proportional to the number of blocks that run. Write
+# `my_time_saving(depth, final_survival)`: the fraction of the constant-depth
+# network's training time that stochastic depth (linear rule) saves. Predict it for
+# ResNet-110 and for the 1202-layer network, with $p_L = 0.5$. The paper measured
+# 60 s against 75 s per epoch for ResNet-110: what fraction of the time do the
+# parts outside the blocks take, if that explains the gap? What saving does that
+# predict for 1202 layers?
+
+
+# %%
+def my_time_saving(depth, final_survival): ...  # your code here
+
+
+# check("stochastic_depth.time_saving", my_time_saving)
+
+# %% [markdown]
+# :::{dropdown} Solution
+# A network of depth $6n + 2$ has $L = 3n$ blocks, and the saving is $1 - E/L =
+# (1 - p_L)(L + 1)/(2L)$. ResNet-110 ($L = 54$): 25.5%. The 1202-layer network
+# ($L = 600$): $1 - 449.75/600 = 25.0\%$. The paper measured a saving of 20%
+# (60/75 = 0.8) for ResNet-110. If a fraction $c$ of the constant-depth time is
+# spent outside the blocks (stem, classifier, loss, optimiser step, data), then
+# $0.8 = c + (1 - c)(1 - 0.255)$, so $c \approx 0.21$. That outside part does not grow
+# with the number of blocks, while the blocks' time grows 600/54 = 11.1-fold, so for
+# 1202 layers it is only about 2.4% of the time, and the predicted saving is
+# $(1 - 0.024) \times 25.0\% \approx 24\%$. (The optimiser step, in fact, grows with the
+# parameters, so this is an estimate; the paper's own timing for 1202 layers is the
+# test.)
+# :::
+
+
+# %% tags=["hide-cell"]
+def solution_time_saving(depth, final_survival):
+    blocks = 3 * ((depth - 2) // 6)
+    return 1 - solution_expected_active(blocks, final_survival, "linear") / blocks
+
+
+check("stochastic_depth.time_saving", solution_time_saving)
+s110, s1202 = solution_time_saving(110, 0.5), solution_time_saving(1202, 0.5)
+c = (
+    0.8 - (1 - s110)
+) / s110  # the fraction of the time outside the blocks, from the paper's 60 s / 75 s
+c1202 = c / (c + (1 - c) * 600 / 54)
+print(f"predicted saving: ResNet-110 {s110:.1%}, 1202 layers {s1202:.1%}")
+print(
+    f"outside the blocks: {c:.1%} of ResNet-110's time -> {c1202:.1%} at 1202 layers; "
+    f"predicted saving there {(1 - c1202) * s1202:.1%}"
+)
+
+# %% [markdown]
+# **5.4 Which blocks to drop** (reason, ★★). The linear rule drops the late blocks
+# more often than the early ones. Give two reasons for that choice, one from what
+# the blocks compute and one from the chapter's lesion experiment.
+#
+# :::{dropdown} Solution
+# First, the early blocks compute low-level features that every later block reads;
+# dropping them changes the input of the whole rest of the network, while a late
+# block refines features that little depends on. Second, the lesion experiment
+# shows the consequence: the first block, which survives almost always
+# ($p_1 \approx 0.99$), is one the trained network cannot do without, while deleting
+# a late block, which was absent during training half of the time, costs little.
+# The paper compares the two rules over a range of $p_L$ and prefers linear
+# decay. Note that at the same $p_L$ the two are not the same depth: in expected depth, linear decay to 0.5 matches uniform 0.745, not 0.5
+# (exercise 5.2).
+# :::
+
+# %% [markdown]
+# **5.5 Linear against uniform, at the same expected depth** (experiment, ★★★).
+# In the training section, train the `demo` network (depth 32, $L = 15$) with
+# `survival_rule="uniform", final_survival=0.75` beside the linear rule with
+# $p_L = 0.5$: their expected depths are 11.25 and 11.0 blocks.
+#
+# - *What to look for.* The times per epoch should be nearly equal (the expected
+#   depths are), so any difference in accuracy comes from *which* blocks are dropped.
+#   Repeat the lesion study on both and compare the first block.
+# - *Cost (estimates, not measured).* Under `demo` on a 2-core CPU the chapter's
+#   two runs took about 11 minutes in all, so the extra uniform run takes about
+#   5 minutes. Under `fast` on a T4 (ResNet-110, 0.51 GFLOPs per image), assuming an
+#   effective 2 TFLOP/s, about 8 to 9 minutes for a constant-depth run and about
+#   three quarters of that with stochastic depth.
+# - *Noise.* One run's 95% (Wilson) interval on `demo`'s 1,000 test images is about
+#   ±3 points near 50%, and seeds of one recipe spread over several points (the
+#   README's table). The paper's comparison of the rules is on full CIFAR after
+#   500 epochs; do not expect to see it under `demo`. The time per epoch is the
+#   robust measurement here.
+#
+# :::{dropdown} What to expect
+# Equal times per epoch within a few percent, accuracies within the noise, and in
+# the lesion study a uniform-rule network that depends less on its first block
+# (it was dropped a quarter of the time) and more on its last blocks than the
+# linear-rule one.
+# :::
+
+
+# %% tags=["nbval-ignore-output"]
+print(rn.chapter_time())

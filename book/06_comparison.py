@@ -48,27 +48,20 @@ if "google.colab" in sys.modules:
 
 # %% tags=["nbval-ignore-output"]
 import inspect
-from pathlib import Path
+import textwrap
 
 import matplotlib.pyplot as plt
 import torch
 import torchvision
-from IPython.display import display
 
-from resnotes.data import load_cifar
-from resnotes.ledger import load_ledger
-from resnotes.models import count_flops, count_parameters, create_model, get_spec
-from resnotes.models.se_cbam import CBAM, SqueezeExcitation, preact_resnet_attention
+import resnotes as rn
+from resnotes.ledger import default_folder, load_ledger
 from resnotes.models.preact_resnet import preact_resnet
-from resnotes.plot import learning_curves
-from resnotes.profiles import get_profile
-from resnotes.report import Table, banner, results_table
-from resnotes.train import fit
+from resnotes.models.se_cbam import CBAM, SqueezeExcitation, preact_resnet_attention
+from resnotes.report import wilson_interval
 
-profile = get_profile()
-print(banner(profile))
-RESULTS = Path("../results") if Path("../results").is_dir() else Path("results")
-ledger = load_ledger(RESULTS)
+profile = rn.start_chapter()
+ledger = load_ledger(default_folder())
 print(f"results ledger: {len(ledger)} records")
 
 # %% [markdown]
@@ -76,63 +69,91 @@ print(f"results ledger: {len(ledger)} records")
 #
 # Four sources meet in each row of the table below:
 #
-# 1. **the survey's** parameters and CIFAR-10 / CIFAR-100 errors. We could not
-#    obtain the survey's full table; where we have its figure, it is shown,
-#    and "n/a" marks a figure we could not check;
-# 2. **the original paper's** figures, with a flag where they differ from the
-#    survey's;
+# 1. **the survey's** parameters and CIFAR-10 / CIFAR-100 errors, from its
+#    Table 8;
+# 2. **the original paper's** figures, kept with each model's registry entry
+#    (`rn.get_spec(name).paper`), with a numbered flag where they differ from
+#    the survey's;
 # 3. **our parameter count**, computed now from our implementation;
-# 4. **our measured accuracy** from the ledger, with its profile, dataset and
-#    hardware, or "not yet measured".
-#
-# The rows' sources: Zagoruyko and Komodakis 2016 (WRN); Han, Kim and Kim 2017
-# (PyramidNet, official README); Huang et al. 2017 (DenseNet, Table 2); Wang et
-# al. 2017 (Attention); Huang et al. 2016 (stochastic depth); Tan and Le 2019
-# (EfficientNet, transfer table).
+# 4. **our measured accuracy** of that network from the ledger, or "not
+#    measured". The chapters train smaller versions; those runs are in the
+#    figure and the ledger further down.
 
 # %% tags=["nbval-ignore-output"]
-TABLE_8 = [
-    # row, our model, survey (params, C10, C100), paper (params, C10, C100), flag
-    ("WRN-28-10", "wrn28_10", (None, None, None), (36.5e6, 4.00, 19.25),
-     "the paper: 4.17 / 20.50 in its first version, 4.00 / 19.25 later, 3.89 / 18.85 with dropout"),
-    ("PyramidNet, bottleneck", "pyramidnet272_a200_bottleneck", (26.0e6, 3.31, 16.35), (26.0e6, 3.31, 16.35),
-     "the survey labels the row α=270; these are the figures of depth 272 with α=200 (α=270 is depth 164: 27.0M, 3.48 / 17.01)"),
-    ("DenseNet-BC, k=40", "densenet_bc190_k40", (None, None, None), (25.6e6, 3.46, 17.18), ""),
-    ("Attention-452", "attention452", (None, None, 24.54), (8.6e6, 3.90, 20.45),
-     "the survey gives 24.54% on CIFAR-100; the paper reports 20.45%"),
-    ("Stochastic depth, ResNet-110", "resnet110_stochastic_depth", (None, None, None), (1.7e6, 5.25, 24.98), ""),
-    ("EfficientNet-B7", None, (None, 1.1, 8.3), (64e6, 1.1, 8.3),
-     "fine-tuned from ImageNet weights, not trained on CIFAR from scratch; the survey does not say so"),
-]  # fmt: skip
+SURVEY_TABLE_8 = {  # row -> (our model, survey: params, C10 error %, C100 error %)
+    "WRN-28-10": ("wrn28_k10", 36.5e6, 4.17, 20.5),
+    "PyramidNet (bottleneck, α=270)": (
+        "pyramidnet272_bottleneck_a200",
+        26.0e6,
+        3.31,
+        16.35,
+    ),
+    "DenseNet (k=40)": ("densenet190_bc_k40", 25.6e6, 3.46, 17.18),
+    "Attention-452": ("attention452", 8.6e6, 3.90, 24.54),
+    "Stoc-depth-110": ("resnet110_stochastic_depth", 1.7e6, 5.25, 24.98),
+    "EfficientNet-B7": (None, 64e6, 1.1, 8.3),
+}
+# EfficientNet-B7 has no registry entry: its paper's figures (Tan and Le 2019,
+# transfer learning table) are written here, the one place they occur.
+EFFICIENTNET_PAPER = (64e6, 1.1, 8.3)
+FLAGS = [
+    "WRN: the survey's 4.17 / 20.5 are the paper's first version; its later"
+    " versions give 4.00 / 19.25 (3.89 / 18.85 with dropout).",
+    "PyramidNet: the survey labels the row α=270, but these are the figures of"
+    " depth 272 with α=200 (α=270 is depth 164: 27.0M, 3.48 / 17.01).",
+    "DenseNet: the row is DenseNet-BC with L=190, k=40.",
+    "Attention-452: the survey gives 24.54% on CIFAR-100; the paper reports 20.45%.",
+    "EfficientNet-B7: fine-tuned from ImageNet weights on upscaled CIFAR images,"
+    " not trained on CIFAR from scratch; the survey does not say so.",
+]
 
 
-def fmt(value, kind):
-    if value is None:
-        return "n/a"
-    return f"{value / 1e6:.1f}M" if kind == "params" else f"{value:.2f}"
+def figures(params, c10, c100):
+    return f"{params / 1e6:.1f}M / {c10:.2f} / {c100:.2f}"
 
 
 def measured(model_name):
     runs = [r for r in ledger if r["model"] == model_name and r["kind"] == "train"]
+    runs = [r for r in runs if not r["model_kwargs"]]  # the paper's network itself
     if not runs:
-        return "not yet measured"
+        return "not measured"
     best = max(runs, key=lambda r: r["created"])
-    return (f"{1 - best['test_acc']:.2%} error on {best['dataset']}, profile {best['profile']}, "
-            f"{best['epochs']} epochs, {best['hardware']['device']}")  # fmt: skip
+    return f"{1 - best['test_acc']:.2%} ({best['profile']}, {best['dataset']})"
 
 
-efficientnet = torchvision.models.efficientnet_b7(weights=None, num_classes=10)  # random weights, nothing downloaded
-ours = {name: count_parameters(create_model(name)) for _, name, *_ in TABLE_8 if name}
-ours[None] = count_parameters(efficientnet)
+efficientnet = torchvision.models.efficientnet_b7(
+    weights=None, num_classes=10
+)  # nothing downloaded
 rows = []
-for row, name, survey, paper, flag in TABLE_8:
-    rows.append([
-        row, " / ".join(fmt(v, k) for v, k in zip(survey, ("params", "err", "err"))),
-        " / ".join(fmt(v, k) for v, k in zip(paper, ("params", "err", "err"))),
-        f"{ours[name] / 1e6:.1f}M" + ("" if name else " (torchvision)"),
-        measured(name) if name else "not trained here (ImageNet pre-training)", ("⚠ " + flag) if flag else "",
-    ])  # fmt: skip
-Table(["row", "survey: params / C10 / C100 error (%)", "paper", "our params", "our measured error", "flags"], rows)
+for row, (name, *survey) in SURVEY_TABLE_8.items():
+    paper = rn.get_spec(name).paper if name else None
+    paper_figures = (
+        (paper.params, paper.cifar10_error, paper.cifar100_error)
+        if paper
+        else EFFICIENTNET_PAPER
+    )
+    model = rn.create_model(name) if name else efficientnet
+    rows.append(
+        [
+            row,
+            figures(*survey),
+            figures(*paper_figures),
+            f"{rn.count_parameters(model) / 1e6:.1f}M",
+            measured(name) if name else "not trained here",
+        ]
+    )
+headers = [
+    "survey's row",
+    "survey: params / C10 / C100 (%)",
+    "paper",
+    "our params",
+    "our error",
+]
+rn.Table(headers, rows)
+
+# %%
+for number, flag in enumerate(FLAGS, start=1):
+    print(textwrap.fill(f"{number}. {flag}", width=80, subsequent_indent="   "))
 
 # %% [markdown]
 # Our counts agree with the papers' to within 5% in every row: WRN-28-10 is
@@ -146,81 +167,116 @@ Table(["row", "survey: params / C10 / C100 error (%)", "paper", "our params", "o
 # and 91.7% accuracy (1.1% and 8.3% error) come from the paper's transfer
 # experiments: an ImageNet-pretrained EfficientNet-B7, fine-tuned on CIFAR
 # images upscaled to the resolution it was built for (Tan and Le 2019,
-# following Kornblith et al. 2019 and GPipe). It also uses far more compute:
-# the paper lists 37B FLOPs per image for B7 on ImageNet, against at most
-# 18.6B (DenseNet-BC-190) for the CIFAR networks here. The survey's table puts the two kinds of
-# number in one column without saying so.
+# following Kornblith et al. 2019 and GPipe). It also uses far more compute.
+# The paper lists 37B "FLOPs" per image for B7 on ImageNet, but counts
+# multiply-adds; this book counts a multiply-add as two FLOPs, so that is
+# about 74B in our units, against at most 18.6B (DenseNet-BC-190) for the
+# CIFAR networks here. The survey's table puts the two kinds of number in one
+# column without saying so.
 #
 # Wide ResNet, the one architecture of the table without a chapter, is short
-# enough to show whole: a pre-activation unit, made wider.
+# enough to show whole: a pre-activation unit, made wider. (Differs from
+# paper: the official WRN code pads images by reflection for its random
+# crops; the book's batches pad with zeros, in every chapter.)
 
 # %%
 from resnotes.models.wide_resnet import WideBasicUnit  # noqa: E402
 
-print(inspect.getsource(WideBasicUnit.forward))
-wrn = create_model("wrn28_10")
-print(f"WRN-28-10: {count_parameters(wrn):,} parameters (paper: 36.5M), {count_flops(wrn) / 1e9:.2f} GFLOPs per 32×32 image")
+print(inspect.getsource(WideBasicUnit.branch))
+wrn = rn.create_model("wrn28_k10")
+print(f"WRN-28-10: {rn.count_parameters(wrn):,} parameters", end=" ")
+print(f"(paper: {rn.get_spec('wrn28_k10').paper.params / 1e6:.1f}M),", end=" ")
+print(f"{rn.count_flops(wrn) / 1e9:.2f} GFLOPs per 32×32 image")
 
 # %% [markdown]
 # ## Accuracy against parameters and FLOPs
 #
 # The papers' figures (CIFAR-10 test error, original dataset, full schedules)
 # and every training run in our ledger are drawn on the same cost axes, but in
-# separate rows: the papers' points on top, ours below, as triangles labelled
-# with their profile, dataset and hardware. FLOPs are ours, counted for one 32×32 image
-# with our implementation of each paper's network, since most papers do not
-# give them. EfficientNet-B7 is left out: its numbers are not from CIFAR-scale
-# training (see above).
+# separate rows: the papers' points on top, ours below. Colours are families.
+# Our points are the runs the chapters made (smaller networks, the `demo`
+# subset and schedule, unless the table below says otherwise), numbered as in
+# the ledger table at the end of this chapter, with their 95% interval. FLOPs
+# are ours, counted for one 32×32 image with our implementation of each
+# paper's network, since most papers do not give them. EfficientNet-B7 is left
+# out: its numbers are not from CIFAR-scale training (see above).
 
 # %%
-PAPER_POINTS = {  # model -> (label, CIFAR-10 error (%) in its paper)
-    "preact_resnet110": ("ResNet-110", 6.37), "preact_resnet164": ("ResNet-164", 5.46), "preact_resnet1001": ("ResNet-1001", 4.92),
-    "pyramidnet110_a48": ("PyramidNet-110 α=48", 4.62), "pyramidnet110_a270": ("PyramidNet-110 α=270", 3.73),
-    "pyramidnet272_a200_bottleneck": ("PyramidNet-272 α=200", 3.31),
-    "densenet40_k12": ("DenseNet-40", 5.24), "densenet_bc100_k12": ("DenseNet-BC-100", 4.51),
-    "densenet_bc250_k24": ("DenseNet-BC-250", 3.62), "densenet_bc190_k40": ("DenseNet-BC-190", 3.46),
-    "attention92": ("Attention-92", 4.99), "attention236": ("Attention-236", 4.14), "attention452": ("Attention-452", 3.90),
-    "resnet110_stochastic_depth": ("ResNet-110, stoch. depth", 5.25), "wrn28_10": ("WRN-28-10", 4.00),
-}  # fmt: skip
+FAMILIES = {  # the module that defines a model -> its family's name and colour
+    "preact_resnet": ("pre-act ResNet", "tab:blue"),
+    "pyramidnet": ("PyramidNet", "tab:orange"),
+    "densenet": ("DenseNet", "tab:green"),
+    "attention": ("Attention", "tab:red"),
+    "stochastic_depth": ("ResNet, stoch. depth", "tab:purple"),
+    "wide_resnet": ("WRN", "tab:brown"),
+    "se_cbam": ("SE / CBAM", "tab:pink"),
+}
+
+
+def family(name):
+    return FAMILIES[rn.get_spec(name).factory.__module__.rsplit(".", 1)[-1]]
+
+
+papers = [name for name in rn.list_models() if (rn.get_spec(name).paper or None)]
+papers = [name for name in papers if rn.get_spec(name).paper.cifar10_error is not None]
 costs = {}
-for name in list(PAPER_POINTS) + [r["model"] for r in ledger]:
-    if name not in costs:
-        model = create_model(name)
-        costs[name] = (count_parameters(model), count_flops(model))
+for name in papers:
+    model = rn.create_model(name)
+    costs[name] = (rn.count_parameters(model), rn.count_flops(model))
 ours = [r for r in ledger if r["kind"] == "train"]
-fig, axes = plt.subplots(2, 2, figsize=(12, 8), constrained_layout=True, sharex="col", height_ratios=[3, 2])
-for column, (index, label) in enumerate([(0, "parameters"), (1, "FLOPs per 32×32 image")]):
+fig, axes = plt.subplots(
+    2,
+    2,
+    figsize=(7.5, 6.4),
+    constrained_layout=True,
+    sharex="col",
+    height_ratios=[3, 2],
+)
+for column, (index, label) in enumerate(
+    [(0, "parameters"), (1, "FLOPs per 32×32 image")]
+):
     top, bottom = axes[0, column], axes[1, column]
-    for position, (name, (short, error)) in enumerate(PAPER_POINTS.items()):
-        x = costs[name][index]
-        top.scatter([x], [100 - error], color="grey")
-        top.annotate(short, (x, 100 - error), textcoords="offset points", xytext=(5, -8 if position % 2 else 4), fontsize=7, color="dimgrey")
-    top.set_title("the papers: CIFAR-10, full schedules", fontsize=10)
-    top.set_ylabel("test accuracy (%)")
-    for record in ours:
+    for name in papers:
+        family_name, colour = family(name)
+        accuracy = 100 - rn.get_spec(name).paper.cifar10_error
+        top.scatter([costs[name][index]], [accuracy], color=colour, label=family_name)
+    top.set_title("the papers: CIFAR-10,\nfull schedules")
+    for number, record in enumerate(ours, start=1):
         x = record["params"] if index == 0 else record["flops_per_image"]
-        bottom.scatter([x], [100 * record["test_acc"]], marker="^", s=60,
-                       label=f"{record['model']}: {record['profile']}, {record['epochs']} epochs, {record['dataset']}, {record['hardware']['device']}")  # fmt: skip
-    bottom.set_title(f"ours, from the ledger ({len(ours)} training run{'' if len(ours) == 1 else 's'})", fontsize=10)
-    bottom.set_ylabel("test accuracy (%)")
+        y = 100 * record["test_acc"]
+        error = (
+            None  # the 95% interval, where the record gives the number of test images
+        )
+        if record["test_images"] is not None:
+            low, high = wilson_interval(record["test_acc"], record["test_images"])
+            error = [[y - 100 * low], [100 * high - y]]
+        colour = family(record["model"])[1]
+        bottom.errorbar([x], [y], yerr=error, fmt="^", color=colour)
+        bottom.annotate(str(number), (x, y), textcoords="offset points", xytext=(4, 2))
+    bottom.set_title(
+        f"ours: {len(ours)} runs from the ledger,\nnumbered as in the table below"
+    )
     bottom.set_xscale("log")
     bottom.set_xlabel(label)
     for ax in (top, bottom):
         ax.grid(alpha=0.3)
-if ours:
-    axes[1, 0].legend(fontsize=7, loc="lower right")
-fig.suptitle("Accuracy against cost. The two rows come from different data and schedules: compare within a row.", fontsize=10)
+axes[0, 0].set_ylabel("test accuracy (%)")
+axes[1, 0].set_ylabel("test accuracy (%)")
+handles, labels = axes[0, 0].get_legend_handles_labels()
+unique = dict(zip(labels, handles))
+fig.legend(unique.values(), unique.keys(), loc="outside lower center", ncols=4)
 plt.show()
 
 # %% [markdown]
 # Read the top row as the papers' claims and the bottom row as what this
-# project has measured, under the profile in the legend. A run from a short
-# CPU profile reaches far lower accuracy than the papers' points; that is the
-# schedule and the subset, not the architecture. Among the papers' points, accuracy grows
-# with parameters only loosely: at about 1.7M parameters, the networks of
-# this book span almost two points of error (6.37% for ResNet-110 against
-# 4.62% for PyramidNet-110 with α=48), and DenseNet-BC-100 beats ResNet-110
-# with less than half the parameters.
+# project has measured. A run from a short CPU profile reaches far lower
+# accuracy than the papers' points; that is the schedule and the subset, not
+# the architecture, so compare our points only with each other, and only where
+# their intervals do not overlap. Among the papers' points, accuracy grows with
+# parameters only loosely: at about 1.7M parameters, the networks of this book
+# span almost two points of error (6.37% for ResNet-110 against 4.62% for
+# PyramidNet-110 with α=48), and DenseNet-BC-100 beats ResNet-110 with less
+# than half the parameters.
 #
 # ## Beyond the table: squeeze-and-excitation and CBAM
 #
@@ -243,14 +299,27 @@ plt.show()
 # %%
 print(inspect.getsource(SqueezeExcitation.forward))
 print(inspect.getsource(CBAM.forward))
+
+
+def with_attention(depth, attention):
+    if attention is None:
+        return preact_resnet(depth=depth)
+    return preact_resnet_attention(depth=depth, attention=attention)
+
+
 rows = []
 for depth in (20, 110):
-    base = count_parameters(preact_resnet(depth=depth))
+    base = rn.count_parameters(preact_resnet(depth=depth))
     for attention in (None, "se", "cbam"):
-        model = preact_resnet(depth=depth) if attention is None else preact_resnet_attention(depth=depth, attention=attention)
-        params, flops = count_parameters(model), count_flops(model)
-        rows.append([f"pre-act ResNet-{depth}" + (f" + {attention.upper()}" if attention else ""), f"{params:,}", f"{(params - base) / base:+.2%}", f"{flops / 1e6:.1f}"])
-Table(["network", "parameters", "overhead", "MFLOPs / image"], rows)
+        model = with_attention(depth, attention)
+        params, flops = rn.count_parameters(model), rn.count_flops(model)
+        name = f"pre-act ResNet-{depth}" + (
+            f" + {attention.upper()}" if attention else ""
+        )
+        rows.append(
+            [name, f"{params:,}", f"{params / base - 1:+.2%}", f"{flops / 1e6:.1f}"]
+        )
+rn.Table(["network", "parameters", "overhead", "MFLOPs / image"], rows)
 
 # %% [markdown]
 # A short training comparison, with the same seed, data and schedule for all
@@ -259,20 +328,25 @@ Table(["network", "parameters", "overhead", "MFLOPs / image"], rows)
 
 # %% tags=["nbval-ignore-output"]
 depth = profile.pick(smoke=8, demo=14, fast=110, paper=110)
-config = profile.train_config()
-data = load_cifar("cifar10", **profile.data_kwargs())
-print(data.describe())
-runs = {}
+config = rn.make_config("preact_resnet110_se", profile)
+data = rn.load_cifar("cifar10", **profile.data_kwargs())
+print(data)
+runs, built_from = {}, {}
 for attention in (None, "se", "cbam"):
     name = f"pre-act ResNet-{depth}" + (f" + {attention.upper()}" if attention else "")
+    registry_name = f"preact_resnet110_{attention}" if attention else "preact_resnet20"
+    built_from[name] = (registry_name, {"depth": depth})
     torch.manual_seed(0)
-    model = preact_resnet(depth=depth) if attention is None else preact_resnet_attention(depth=depth, attention=attention)
-    runs[name] = fit(model, data, config, name=name)
+    runs[name] = rn.fit(with_attention(depth, attention), data, config, name=name)
 
 # %% tags=["nbval-ignore-output"]
-learning_curves(runs)
+rn.learning_curves(runs)
 plt.show()
-results_table(runs)
+plain, se, cbam = runs
+print(rn.compare(runs, se, plain))
+print(rn.compare(runs, cbam, plain))
+rn.record_runs(runs, built_from)
+rn.results_table(runs)
 
 # %% [markdown]
 # One seed and a short schedule cannot rank modules that the papers separate
@@ -300,8 +374,9 @@ results_table(runs)
 # combination $\alpha F_1 + (1 - \alpha) F_2$ in the forward pass and an
 # *independent* random $\beta$ in the backward pass; at test time both weigh
 # 0.5. This noise on the branches is a regulariser for long schedules (1,800
-# epochs): 2.86% error on CIFAR-10 for a 26-layer 2×96d network (average of 5
-# runs), and 15.85% on CIFAR-100.
+# epochs). Its best figures come from two different networks: 2.86% error on
+# CIFAR-10 for a 26-layer 2×96d network (average of 5 runs), and 15.85% on
+# CIFAR-100 for a 29-layer network of ResNeXt units (2×4×64d).
 #
 # **PyramidSepDrop** (Yamada, Iwamura and Kise, "Deep Pyramidal Residual
 # Networks with Separated Stochastic Depth", 2016) brings stochastic depth
@@ -313,11 +388,51 @@ results_table(runs)
 #
 # ## The ledger
 #
-# Every record in `results/`, with its provenance. Records of kind `bench`
-# come from the short GPU check (`python -m resnotes.bench gpu`): a couple of
-# epochs, timed; their accuracy is not a result.
+# Every record in `results/`, with its provenance, numbered as in the figure
+# above. The chapters add their runs when they run under `demo`, `fast` or
+# `paper`; the command line adds one with `--ledger results`. Records of kind
+# `bench` come from the short GPU check (`python -m resnotes.bench gpu`): a
+# couple of epochs, timed; their accuracy is not a result. The interval is
+# the test set's 95% Wilson interval, where the record gives the number of
+# test images.
 
 # %% tags=["nbval-ignore-output"]
-rows = [[r["model"], r["kind"], r["dataset"], r["profile"], r["epochs"], r["seed"], f"{r['hardware']['device']} × {r['hardware']['count']}",
-         f"{r['test_acc']:.2%}", f"{r['seconds_per_epoch']:.1f} s", f"{r['images_per_s']:,.0f}", r["git_commit"][:12]] for r in ledger]  # fmt: skip
-Table(["model", "kind", "dataset", "profile", "epochs", "seed", "hardware", "test accuracy", "s / epoch", "img/s", "commit"], rows) if rows else print("the ledger is empty")
+
+
+def accuracy(record):
+    if record["test_images"] is None:
+        return f"{record['test_acc']:.1%} (n unknown)"
+    low, high = wilson_interval(record["test_acc"], record["test_images"])
+    return f"{record['test_acc']:.1%} ({100 * low:.1f}–{100 * high:.1f})"
+
+
+def model_text(record):
+    arguments = ", ".join(
+        f"{key}={value}" for key, value in record["model_kwargs"].items()
+    )
+    return f"{record['model']}({arguments})"
+
+
+rows = [
+    [
+        number,
+        model_text(record),
+        f"{record['kind']}, {record['profile']}, {record['epochs']} epochs",
+        f"{record['dataset']}, {record['train_images']:,} train",
+        accuracy(record),
+        f"{record['seconds_per_epoch']:.0f} s",
+    ]
+    for number, record in enumerate(ours, start=1)
+]
+headers = ["#", "model", "run", "data", "test accuracy (95%)", "s / epoch"]
+hardware = sorted(
+    {f"{r['hardware']['device']} × {r['hardware']['count']}" for r in ours}
+)
+commits = sorted({r["git_commit"][:12] for r in ours})
+caption = f"hardware: {'; '.join(hardware)}; commits: {', '.join(commits)}"
+rn.Table(headers, rows, caption=caption) if rows else print(
+    "the ledger has no training runs"
+)
+
+# %% tags=["nbval-ignore-output"]
+print(rn.chapter_time())

@@ -8,7 +8,77 @@
   recipes, and ``make_config``;
 - ``resnotes.train``: ``fit``, ``evaluate`` and the command line;
 - ``resnotes.checkpoint`` and ``resnotes.files``: the run folder, safe writes;
-- ``resnotes.plot``, ``resnotes.report``, ``resnotes.ledger``: figures, tables, results.
+- ``resnotes.plot``, ``resnotes.report``, ``resnotes.ledger``: figures, tables, results;
+- ``resnotes.exercises``: ``check``, the self-checks of the chapters' exercises.
+
+The names a chapter uses most are also here, so that a chapter opens with
+``import resnotes as rn`` (they are imported on first use, so that
+``import resnotes`` itself stays cheap).
 """
 
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
 __version__ = "0.2.0"
+
+# public name -> the module that defines it
+_PUBLIC = {
+    "create_model": "models", "get_spec": "models", "list_models": "models",
+    "count_parameters": "models", "count_flops": "models",
+    "load_cifar": "data", "DeviceBatches": "data",
+    "get_profile": "config", "make_config": "config", "paper_recipe": "config",
+    "fit": "train", "evaluate": "train", "History": "train",
+    "Table": "report", "banner": "report", "results_table": "report", "paper_table": "report",
+    "wilson_interval": "report", "compare": "report",
+    "learning_curves": "plot",
+    "check": "exercises",
+    "record_runs": "ledger",
+}  # fmt: skip
+
+__all__ = ["start_chapter", "chapter_time", *_PUBLIC]
+
+_stopwatch = None
+
+
+def start_chapter(data=None):
+    """Start the chapter's clock, print the provenance banner and return the profile.
+
+    Every chapter calls it once at the top; ``chapter_time()`` at its end prints
+    how long the whole chapter took."""
+    global _stopwatch
+    from .config import get_profile
+    from .plot import use_book_style
+    from .report import Stopwatch, banner
+
+    use_book_style()
+    _stopwatch = Stopwatch()
+    profile = get_profile()
+    print(banner(profile, data))
+    return profile
+
+
+def chapter_time() -> str:
+    """'This chapter ran in 12 min 03 s (profile demo, on ...)', since ``start_chapter``."""
+    from .config import get_profile
+    from .runtime import hardware_description, pick_device
+
+    if _stopwatch is None:
+        raise RuntimeError("chapter_time() needs start_chapter() to have run first, at the top of the chapter")
+    where = hardware_description(pick_device())
+    from .report import wrap
+
+    return wrap(f"This chapter ran in {_stopwatch} (profile {get_profile().name!r}, {where}).")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _PUBLIC:
+        value = getattr(importlib.import_module(f".{_PUBLIC[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'resnotes' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_PUBLIC))

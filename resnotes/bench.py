@@ -161,7 +161,7 @@ def loader_benchmark(model_name: str, batch_size: int, steps: int, workers: int,
 
 
 # One paper model per chapter, in the book's order.
-CHAPTER_MODELS = ("preact_resnet110", "pyramidnet110_a48", "densenet_bc100_k12", "attention92", "resnet110_stochastic_depth")
+CHAPTER_MODELS = ("preact_resnet110", "pyramidnet110_a48", "densenet100_bc_k12", "attention92", "resnet110_stochastic_depth")
 
 
 class _Tee:

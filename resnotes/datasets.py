@@ -572,6 +572,11 @@ class CifarData:
             f"(held out from train) / {len(self.test_labels):,} test images"
         )
 
+    def __str__(self) -> str:
+        from .report import wrap
+
+        return wrap(self.describe())
+
     def __repr__(self) -> str:
         return f"CifarData({self.describe()})"
 

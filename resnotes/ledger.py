@@ -14,10 +14,12 @@ The book renders these records, so validation is strict: numbers must be
 finite and in range, and every string has a fixed form or is plain text
 without markup characters (``<``, ``>``, ``|``, backticks, newlines).
 
-Schema versions: version 2 (current) added ``run_id`` and ``precision``.
-``validate`` accepts a version-1 record as valid for version 1;
-``load_ledger`` upgrades one on read (``upgrade_v1``) without changing its
-numbers, and ``write_record`` writes only the current version.
+Schema versions: version 2 added ``run_id`` and ``precision``; version 3
+(current) added ``test_images``, the number of images ``test_acc`` was
+measured on, so that a table can show its sampling error. ``validate``
+accepts an older record as valid for its own version; ``load_ledger``
+upgrades one on read (``upgrade``) without changing its numbers, and
+``write_record`` writes only the current version.
 """
 
 from __future__ import annotations
@@ -31,11 +33,11 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 # field -> (type or types, description). Every field is required.
 SCHEMA: dict[str, tuple[Any, str]] = {
-    "schema_version": (int, "version of this schema (2; version-1 records are upgraded on read)"),
+    "schema_version": (int, "version of this schema (3; version-1 and -2 records are upgraded on read)"),
     "run_id": (str, "identifies one training run: a random hex id made when the run starts and kept across resumes; "
                     "a folder holds at most one record per run_id"),  # fmt: skip
     "kind": (str, "'train' (a training run) or 'bench' (a short timed run)"),
@@ -63,11 +65,20 @@ SCHEMA: dict[str, tuple[Any, str]] = {
                                  "(History.steady; finite, > 0)"),  # fmt: skip
     "best_val_acc": (float, "best validation accuracy, a fraction in [0, 1]"),
     "test_acc": (float, "test accuracy of the checkpoint with the best validation accuracy, a fraction in [0, 1]"),
+    "test_images": ((int, type(None)), "test images test_acc was measured on (>= 1); null in a record upgraded "
+                                       "from version 1 or 2, which did not say"),  # fmt: skip
     "peak_memory_bytes": ((int, type(None)), "peak device memory of training where measured (>= 0), else null"),
     "created": (str, "UTC time the record was written, ISO 8601 with its offset, e.g. '2026-11-28T06:11:49+00:00'"),
 }
-# Fields that version 1 did not have.
+# Fields that earlier versions did not have.
 ADDED_IN_V2 = ("run_id", "precision")
+ADDED_IN_V3 = ("test_images",)
+VERSIONS = (1, 2, 3)
+
+
+def _fields_of(version: int) -> dict[str, tuple[Any, str]]:
+    later = (ADDED_IN_V2 if version < 2 else ()) + (ADDED_IN_V3 if version < 3 else ())
+    return {name: spec for name, spec in SCHEMA.items() if name not in later}
 KINDS = ("train", "bench")
 PROFILES = ("smoke", "demo", "fast", "paper", "custom")
 PRECISIONS = ("bf16", "fp16", "fp32")
@@ -151,6 +162,7 @@ def make_record(history, *, model_kwargs: dict, flops_per_image: int, kind: str 
         "seconds_per_epoch": history.steady("seconds"),
         "best_val_acc": float(history.best_val_acc),
         "test_acc": float(history.test_acc),
+        "test_images": int(meta["test_images"]) if "test_images" in meta else None,
         "peak_memory_bytes": None if peak_memory_bytes is None else int(peak_memory_bytes),
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }
@@ -223,15 +235,15 @@ def _check_json_value(where: str, value: Any, errors: list[str], depth: int = 0)
 def validate(record: Any) -> list[str]:
     """Everything wrong with ``record``, as messages; an empty list means it is valid.
 
-    A record of the current version needs every field of ``SCHEMA``; a
-    version-1 record needs every field but ``ADDED_IN_V2`` (and may not have
-    them). The same rules apply to the fields both versions share."""
+    A record of the current version needs every field of ``SCHEMA``; an
+    older record needs every field its version had (and may not have the
+    later ones). The same rules apply to the fields the versions share."""
     if not isinstance(record, dict):
         return [f"a record must be a JSON object, got {type(record).__name__}"]
     version = record.get("schema_version")
-    if not _is_int(version) or version not in (1, SCHEMA_VERSION):
-        return [f"schema_version must be {SCHEMA_VERSION} (or 1, read by upgrading it), got {version!r}"]
-    fields = {name: spec for name, spec in SCHEMA.items() if version == SCHEMA_VERSION or name not in ADDED_IN_V2}
+    if not _is_int(version) or version not in VERSIONS:
+        return [f"schema_version must be {SCHEMA_VERSION} (or 1 or 2, read by upgrading them), got {version!r}"]
+    fields = _fields_of(version)
     errors = [f"missing field {name!r} ({about})" for name, (_, about) in fields.items() if name not in record]
     errors += [f"unknown field {name!r}" for name in record if name not in fields]
     for name, (types, _) in fields.items():
@@ -251,7 +263,7 @@ def validate(record: Any) -> list[str]:
             errors.append(f"{name} must be {rule}, got {record[name][:80]!r}")
 
     # Strings: a fixed form each, so that nothing in a record can carry markup or a path.
-    if version == SCHEMA_VERSION:
+    if version >= 2:
         text_field("run_id", _RUN_ID, "8 to 128 letters, digits, '_', '.' or '-' (the trainer's hex run id)")
         if record["precision"] not in PRECISIONS:
             errors.append(f"precision must be one of {', '.join(PRECISIONS)}, got {record['precision'][:80]!r}")
@@ -282,6 +294,8 @@ def validate(record: Any) -> list[str]:
     for name in ("params", "flops_per_image", "epochs", "train_images"):
         if record[name] < 1:
             errors.append(f"{name} must be >= 1, got {record[name]}")
+    if version >= 3 and record["test_images"] is not None and record["test_images"] < 1:
+        errors.append(f"test_images must be >= 1 or null, got {record['test_images']}")
     if record["peak_memory_bytes"] is not None and record["peak_memory_bytes"] < 0:
         errors.append(f"peak_memory_bytes must be >= 0 or null, got {record['peak_memory_bytes']}")
 
@@ -341,8 +355,20 @@ def upgrade_v1(record: dict, file_name: str) -> dict:
             "(bf16 autocast was on by default on CUDA); only CPU records (fp32) are upgraded on read. "
             "Re-run it to write a version-2 record, or move the file out of the ledger folder."
         )
-    upgraded = {**record, "schema_version": SCHEMA_VERSION, "run_id": Path(file_name).stem, "precision": "fp32"}
-    return {name: upgraded[name] for name in SCHEMA if name in upgraded}
+    upgraded = {**record, "schema_version": 2, "run_id": Path(file_name).stem, "precision": "fp32"}
+    return {name: upgraded[name] for name in _fields_of(2) if name in upgraded}
+
+
+def upgrade(record: dict, file_name: str) -> dict:
+    """An older record (from the file ``file_name``) as a current one; its numbers are kept as they are.
+
+    Version 1 goes through ``upgrade_v1``; versions 1 and 2 did not record the
+    number of test images, so ``test_images`` becomes null (unknown)."""
+    if record["schema_version"] == 1:
+        record = upgrade_v1(record, file_name)
+    if record["schema_version"] == 2:
+        record = {**record, "schema_version": SCHEMA_VERSION, "test_images": None}
+    return {name: record[name] for name in SCHEMA if name in record}
 
 
 def _run_id_of(record: Any, file_name: str) -> str | None:
@@ -447,7 +473,7 @@ def write_record(record: dict, folder: str | Path = "results") -> Path:
 def load_ledger(folder: str | Path = "results") -> list[dict]:
     """Every record in ``folder``, validated, oldest first; an invalid file raises ``LedgerError``, naming it.
 
-    Version-1 records are upgraded on read (``upgrade_v1``). Each row also
+    Older records are upgraded on read (``upgrade``). Each row also
     has ``file``, the record's file name. Two records of one run are refused."""
     rows = []
     seen: dict[str, str] = {}
@@ -459,13 +485,47 @@ def load_ledger(folder: str | Path = "results") -> list[dict]:
         errors = validate(record)
         if errors:
             raise LedgerError(f"{path} is not a valid ledger record: " + "; ".join(errors))
-        if record["schema_version"] == 1:
-            record = upgrade_v1(record, path.name)
+        if record["schema_version"] != SCHEMA_VERSION:
+            version = record["schema_version"]
+            record = upgrade(record, path.name)
             errors = validate(record)
             if errors:
-                raise LedgerError(f"{path} is a version-1 record that cannot be upgraded: " + "; ".join(errors))
+                raise LedgerError(f"{path} is a version-{version} record that cannot be upgraded: " + "; ".join(errors))
         if record["run_id"] in seen:
             raise LedgerError(f"{path} and {seen[record['run_id']]} both record run {record['run_id']}; keep one")
         seen[record["run_id"]] = path.name
         rows.append({**record, "file": path.name})
     return sorted(rows, key=lambda r: datetime.datetime.fromisoformat(r["created"].replace("Z", "+00:00")))
+
+
+def default_folder() -> Path:
+    """The project's ``results/``: the folder above a chapter's ``book/``, or the current one's."""
+    for candidate in (Path("../results"), Path("results")):
+        if candidate.is_dir():
+            return candidate
+    return Path("results")
+
+
+def record_runs(runs: dict, built_from: dict[str, tuple[str, dict]], folder: str | Path | None = None) -> list[Path]:
+    """Add a chapter's finished training runs to the results ledger; ``smoke`` runs are not recorded.
+
+    ``runs`` maps a run's name to its ``History``, and ``built_from`` to the
+    registry name and keyword arguments that rebuild its model
+    (``("pyramidnet110_a48", {"depth": 32})``), so that a record names a model
+    anyone can build again. Returns the files written."""
+    from .models import count_flops, create_model
+
+    profile = next(iter(runs.values())).config["profile"]
+    if profile == "smoke":
+        print("smoke runs are not added to the results ledger")
+        return []
+    folder = default_folder() if folder is None else Path(folder)
+    written = []
+    for name, history in runs.items():
+        model_name, model_kwargs = built_from[name]
+        history = type(history)(**{**history.to_dict(), "meta": {**history.meta, "model": model_name}})
+        flops = count_flops(create_model(model_name, **model_kwargs))
+        record = make_record(history, model_kwargs=model_kwargs, flops_per_image=flops)
+        written.append(write_record(record, folder))
+    print(f"added {len(written)} run{'s' if len(written) != 1 else ''} to the results ledger ({folder.name}/)")
+    return written

@@ -5,7 +5,10 @@ chapter prints to say what produced its numbers."""
 from __future__ import annotations
 
 import html
+import math
 import re
+import textwrap
+import time
 from typing import Any, Sequence
 
 from .runtime import hardware_description, pick_device, pick_precision
@@ -96,6 +99,20 @@ def _fmt(value: Any) -> str:
     return "" if value is None else str(value)
 
 
+LINE_WIDTH = 88  # characters: the book's column
+
+
+def wrap(text: str, width: int = LINE_WIDTH) -> str:
+    """``text`` with every line longer than ``width`` broken at spaces; a continuation
+    is indented 4 more spaces than its line, so that a log stays readable."""
+    lines = []
+    for line in str(text).splitlines() or [""]:
+        indent = " " * (len(line) - len(line.lstrip(" ")))
+        lines.append(textwrap.fill(line, width, subsequent_indent=indent + "    ", break_long_words=False,
+                                   break_on_hyphens=False) if len(line) > width else line)  # fmt: skip
+    return "\n".join(lines)
+
+
 def banner(profile, data=None) -> str:
     """'Profile ..., hardware ..., dataset ...': the provenance line every result carries."""
     import torch
@@ -105,27 +122,113 @@ def banner(profile, data=None) -> str:
              f"torch {torch.__version__}"]  # fmt: skip
     if data is not None:
         parts.append(f"data: {data.describe()}")
-    return "\n".join(parts)
+    return wrap("\n".join(parts))
+
+
+def wilson_interval(accuracy: float, n: int, z: float = 1.96) -> tuple[float, float]:
+    """The 95% Wilson score interval (``z`` = 1.96) of an accuracy measured on ``n`` images.
+
+    It is the test set's sampling error alone: it says how far the accuracy of
+    the *same* trained network could move on another ``n`` images from the same
+    distribution, not how far another seed would land."""
+    if n <= 0:
+        raise ValueError(f"an interval needs at least one test image, got n={n}")
+    if not 0.0 <= accuracy <= 1.0:
+        raise ValueError(f"accuracy must be a fraction in [0, 1], got {accuracy}")
+    centre = (accuracy + z * z / (2 * n)) / (1 + z * z / n)
+    half = z / (1 + z * z / n) * math.sqrt(accuracy * (1 - accuracy) / n + z * z / (4 * n * n))
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def accuracy_with_interval(history) -> str:
+    """'57.1% (54.0–60.1)': a run's test accuracy and its 95% Wilson interval."""
+    low, high = wilson_interval(history.test_acc, history.meta["test_images"])
+    return f"{history.test_acc:.1%} ({100 * low:.1f}–{100 * high:.1f})"
+
+
+def compare(runs, a: str, b: str) -> str:
+    """One sentence: do runs ``a`` and ``b`` differ by more than the test set's noise?
+
+    Two accuracies on the same test images are compared by their 95% Wilson
+    intervals: when the intervals overlap, the difference is within the
+    sampling error of the test set and the runs do not show which is better."""
+    ha, hb = runs[a], runs[b]
+    la, ua = wilson_interval(ha.test_acc, ha.meta["test_images"])
+    lb, ub = wilson_interval(hb.test_acc, hb.meta["test_images"])
+    gap = 100 * (ha.test_acc - hb.test_acc)
+    if ua < lb or ub < la:
+        verdict = "their 95% intervals do not overlap: more than the test set's noise"
+    else:
+        verdict = "their 95% intervals overlap: within the test set's noise"
+    return wrap(f"{a} against {b}: {gap:+.1f} points of test accuracy;\n    {verdict}")
 
 
 def results_table(runs, extra: dict[str, dict[str, Any]] | None = None) -> Table:
     """One row per training run, with the provenance every result carries as its caption.
 
     ``runs`` maps a name to a ``History``; ``extra`` adds columns, ``{column: {run name: value}}``.
+    The test accuracy comes with its 95% Wilson interval (``wilson_interval``).
     The time per epoch is ``History.steady``: the median over the epochs after the
     first, which ignores one-off start-up costs.
     """
     extra = extra or {}
     first = next(iter(runs.values()))
-    headers = ["network", "parameters", "best val accuracy", "test accuracy", "time per epoch (median)", *extra]
+    headers = ["network", "parameters", "best val accuracy", "test accuracy (95% interval)",
+               "time per epoch (median)", *extra]  # fmt: skip
     rows = [
-        [name, h.meta["params"], f"{h.best_val_acc:.2%}", f"{h.test_acc:.2%}", f"{h.steady('seconds'):.1f} s",
+        [name, h.meta["params"], f"{h.best_val_acc:.1%}", accuracy_with_interval(h), f"{h.steady('seconds'):.1f} s",
          *(extra[col].get(name, "") for col in extra)]
         for name, h in runs.items()
     ]  # fmt: skip
     caption = (
-        f"{first.meta['dataset']}, {first.meta['data_source']}; profile {first.config['profile']!r}, "
-        f"{first.config['epochs']} epochs, seed {first.config['seed']}; {first.meta['hardware']}, "
-        f"{first.meta.get('precision', 'fp32')}"
+        f"{first.meta['dataset']}, {first.meta['data_source']}; {first.meta['test_images']:,} test images; "
+        f"profile {first.config['profile']!r}, {first.config['epochs']} epochs, seed {first.config['seed']}; "
+        f"{first.meta['hardware']}, {first.meta.get('precision', 'fp32')}"
     )
     return Table(headers, rows, caption=caption)
+
+
+def paper_table(names: Sequence[str], columns: dict[str, Any] | None = None, flops: bool = True,
+                caption: str = "") -> Table:  # fmt: skip
+    """Our parameter count beside the paper's figures, one row per registered model.
+
+    The paper's figures come from each registry entry's ``paper`` field, the one
+    place they are written. With ``flops``, a column gives our forward FLOPs for
+    one 32×32 image (a multiply-add counts as 2). ``columns`` adds columns:
+    ``{header: function(name) -> value}``."""
+    from .models import count_flops, count_parameters, create_model, get_spec
+
+    columns = columns or {}
+    headers = ["paper's row", "our params", "paper's params", "gap", *(["GFLOPs"] if flops else []),
+               "C10 error (%)", "C100 error (%)", *columns]  # fmt: skip
+    rows = []
+    for name in names:
+        figures = get_spec(name).paper
+        model = create_model(name)
+        ours = count_parameters(model)
+        cost = [f"{count_flops(model) / 1e9:.2f}"] if flops else []
+        paper_params = figures.params if figures else None
+        gap = f"{ours / paper_params - 1:+.1%}" if paper_params else ""
+        rows.append([
+            figures.label if figures else name, f"{ours / 1e6:.2f}M",
+            f"{paper_params / 1e6:.1f}M" if paper_params else "", gap, *cost,
+            _error(figures.cifar10_error if figures else None), _error(figures.cifar100_error if figures else None),
+            *(column(name) for column in columns.values()),
+        ])  # fmt: skip
+    sources = sorted({get_spec(name).paper.source for name in names if get_spec(name).paper})
+    return Table(headers, rows, caption=caption or "The paper's figures: " + "; ".join(sources))
+
+
+def _error(value: float | None) -> str:
+    return "" if value is None else f"{value:.2f}"
+
+
+class Stopwatch:
+    """The wall-clock time of a whole chapter, started by ``resnotes.start_chapter``."""
+
+    def __init__(self) -> None:
+        self.start = time.perf_counter()
+
+    def __str__(self) -> str:
+        minutes, seconds = divmod(round(time.perf_counter() - self.start), 60)
+        return f"{minutes} min {seconds:02d} s"

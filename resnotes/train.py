@@ -57,6 +57,7 @@ from .datasets import CifarData, load_cifar
 from .files import WriteError
 from .models import count_parameters, create_model, list_models
 from .progress import progress
+from .report import wrap
 from .runtime import (
     autocast,
     environment_summary,
@@ -315,7 +316,10 @@ def fit(model: nn.Module, data: CifarData, config: TrainConfig, name: str | None
     if world_size > 1 and device.type == "cuda":
         device = torch.device("cuda", local_rank)
         torch.cuda.set_device(device)
-    log = print if rank == 0 else (lambda *args, **kwargs: None)
+    def log(text: str) -> None:
+        if rank == 0:
+            print(wrap(text))
+
     precision = pick_precision(device, config.precision)
     on_cuda = device.type == "cuda"
     if config.deterministic:
@@ -552,12 +556,13 @@ def _fail(message: str) -> int:
 def main(argv: list[str] | None = None) -> int:
     from .config import get_profile
     from .datasets import DataFormatError, DataNotFoundError
-    from .models import get_spec
+    from .models import canonical_name, get_spec
 
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        get_spec(args.model)
+        get_spec(args.model)  # an old name warns here, then the run uses the new one
+        args.model = canonical_name(args.model)
         profile = get_profile(args.profile)
         config = make_config(
             args.model, profile, args.dataset, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,

@@ -6,7 +6,7 @@ import torch.nn.functional as F
 
 from resnotes.analysis import TensorMemoryTracker, dense_feature_reuse, training_step_memory
 from resnotes.models import count_parameters, create_model
-from resnotes.models.densenet import block_widths, densenet, densenet_bc, layers_per_block
+from resnotes.models.densenet import DenseLayer, densenet, densenet_bc, layers_per_block
 
 
 @pytest.mark.parametrize(
@@ -34,14 +34,10 @@ def test_every_block_output_width_follows_the_formula(depth, growth_rate, bottle
         hook.remove()
 
 
-def test_block_widths():
-    assert block_widths(24, 16, 12) == [24 + 12 * l for l in range(17)]
-
-
 @pytest.mark.parametrize(
     "name, exact",
     # Fixed by the architecture; the official Torch code prints the same counts.
-    [("densenet40_k12", 1_019_722), ("densenet_bc100_k12", 769_162), ("densenet_bc250_k24", 15_324_406), ("densenet_bc190_k40", 25_624_430)],
+    [("densenet40_k12", 1_019_722), ("densenet100_bc_k12", 769_162), ("densenet250_bc_k24", 15_324_406), ("densenet190_bc_k40", 25_624_430)],
 )
 def test_known_exact_counts(name, exact):
     assert count_parameters(create_model(name)) == exact
@@ -158,6 +154,23 @@ def test_feature_reuse_matrix_shape_and_meaning():
 def test_bad_arguments_are_rejected(factory, kwargs, rule):
     with pytest.raises(ValueError, match=rule):
         factory(**kwargs)
+
+
+@pytest.mark.parametrize("bottleneck, convolutions", [(True, 2), (False, 1)])
+def test_dropout_follows_every_convolution_of_a_layer(bottleneck, convolutions, monkeypatch):
+    # The paper and the official code: a BC layer drops after its 1x1 and after its 3x3.
+    layer = DenseLayer(8, growth_rate=4, bottleneck=bottleneck, drop_rate=0.5).train()
+    dropped = []
+    original = F.dropout
+
+    def counting_dropout(x, p, training):
+        dropped.append((x.shape[1], p))
+        return original(x, p, training)
+
+    monkeypatch.setattr(F, "dropout", counting_dropout)
+    layer([torch.randn(2, 8, 4, 4)])
+    assert len(dropped) == convolutions and all(p == 0.5 for _, p in dropped)
+    assert dropped[-1][0] == 4  # the last dropout acts on the k new channels
 
 
 def test_layers_per_block():

@@ -47,7 +47,7 @@ def fake_history(run_id="3f2a9c0d1e4b5a67", precision="fp32", model="preact_resn
     """A finished run's History without training: (seconds, images/s) per epoch."""
     history = History(
         meta={"model": model, "params": 272282, "dataset": dataset, "data_source": "test", "train_images": 4500,
-              "hardware": hardware, "torch": "2.14.1+cpu", "run_id": run_id, "precision": precision, **meta},  # fmt: skip
+              "hardware": hardware, "torch": "2.14.1+cpu", "run_id": run_id, "precision": precision, "test_images": 1000, **meta},  # fmt: skip
         config={"profile": "demo", "schedule": "onecycle", "lr": 0.1, "batch_size": 64, "warmup_epochs": 2,
                 "milestones": [0.5, 0.75], "nesterov": False, "weight_decay": 1e-4, "seed": 0, "epochs": len(epochs)},  # fmt: skip
     )
@@ -70,8 +70,9 @@ def files_in(folder):
 
 def test_make_record_reads_run_id_and_precision_and_takes_medians():
     record = a_record(precision="bf16")
-    assert set(record) == set(SCHEMA) and record["schema_version"] == SCHEMA_VERSION == 2
+    assert set(record) == set(SCHEMA) and record["schema_version"] == SCHEMA_VERSION == 3
     assert record["run_id"] == "3f2a9c0d1e4b5a67" and record["precision"] == "bf16"
+    assert record["test_images"] == 1000
     # medians over the epochs after the first, which pays for compilation: (3, 2) s and (300, 200) img/s
     assert record["seconds_per_epoch"] == 2.5 and record["images_per_s"] == 250.0
     assert "median" in SCHEMA["seconds_per_epoch"][1] and "median" in SCHEMA["images_per_s"][1]
@@ -367,7 +368,8 @@ def test_a_version_1_cpu_record_is_upgraded_on_read_without_changing_it(tmp_path
     v1 = json.loads(before)
     assert v1["schema_version"] == 1 and validate(v1) == []  # still valid as a version-1 record
     (row,) = load_ledger(tmp_path)
-    assert row["schema_version"] == 2 and row["precision"] == "fp32" and row["run_id"] == V1_RECORD.stem
+    assert row["schema_version"] == 3 and row["precision"] == "fp32" and row["run_id"] == V1_RECORD.stem
+    assert row["test_images"] is None  # version 1 did not say
     assert {k: row[k] for k in v1 if k != "schema_version"} == {k: v for k, v in v1.items() if k != "schema_version"}
     assert (tmp_path / V1_RECORD.name).read_bytes() == before
     # a new record lives next to it, and the upgraded record's run cannot be recorded twice
@@ -393,9 +395,21 @@ def test_version_1_records_are_held_to_the_new_rules_and_never_written(tmp_path)
     assert validate({**v1, "dataset": "CIFAR-10 <img src=x onerror=alert(1)>"})
     assert validate({**v1, "wall_clock_s": math.nan})
     assert any("unknown field 'run_id'" in e for e in validate({**v1, "run_id": "3f2a9c0d1e4b5a67"}))
-    with pytest.raises(LedgerError, match="schema_version 2"):
+    with pytest.raises(LedgerError, match="schema_version 3"):
         write_record(v1, tmp_path)
-    assert validate({**a_record(), "schema_version": 3})
+    assert validate({**a_record(), "schema_version": 4})
+
+
+def test_a_version_2_record_is_upgraded_on_read_with_unknown_test_images(tmp_path):
+    v2 = {**a_record(), "schema_version": 2}
+    del v2["test_images"]
+    assert validate(v2) == []
+    assert any("unknown field 'test_images'" in e for e in validate({**v2, "test_images": 1000}))
+    (tmp_path / "v2.json").write_text(json.dumps(v2))
+    (row,) = load_ledger(tmp_path)
+    assert row["schema_version"] == 3 and row["test_images"] is None
+    assert {k: row[k] for k in v2 if k != "schema_version"} == {k: v for k, v in v2.items() if k != "schema_version"}
+    assert any("test_images must be >= 1" in e for e in validate({**a_record(), "test_images": 0}))
 
 
 def test_the_committed_ledger_loads():

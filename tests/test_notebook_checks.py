@@ -54,6 +54,22 @@ def test_missing_provenance_and_pair(tmp_path):
     assert any("no Jupytext pair" in p for p in problems)
 
 
+def test_lines_wider_than_the_column_are_reported(tmp_path):
+    wide = "x" * 89
+    outputs = [*GOOD_OUTPUTS, {"output_type": "stream", "name": "stdout", "text": f"ok\n{wide}\n"}]
+    problems = check_notebook(write_notebook(tmp_path, outputs), identity_words=[])
+    assert any("an output line of 89 characters" in p for p in problems), problems
+    # stderr (progress bars) is not shown in the book; a table has a Markdown form that wraps
+    hidden = [{"output_type": "stream", "name": "stderr", "text": wide},
+              {"output_type": "execute_result", "data": {"text/plain": wide, "text/markdown": "| a |"}, "metadata": {}}]  # fmt: skip
+    assert check_notebook(write_notebook(tmp_path, [*GOOD_OUTPUTS, *hidden]), identity_words=[]) == []
+    path = write_notebook(tmp_path, GOOD_OUTPUTS)
+    nb = json.loads(path.read_text())
+    nb["cells"][0]["source"] = ["short\n", "y = '" + "y" * 90 + "'\n"]
+    path.write_text(json.dumps(nb))
+    assert any("a code line of 96 characters" in p for p in check_notebook(path, identity_words=[]))
+
+
 def test_a_notebook_without_outputs_is_reported(tmp_path):
     problems = check_notebook(write_notebook(tmp_path, []), identity_words=[])
     assert any("no outputs at all" in p for p in problems)

@@ -4,6 +4,7 @@ import torch
 from resnotes.models import count_parameters, create_model
 from resnotes.models.stochastic_depth import (
     StochasticDepthBlock,
+    StochasticDepthRescaledBlock,
     resnet_stochastic_depth,
     stochastic_depth_rescaled,
     subsample_pad_shortcut,
@@ -12,8 +13,9 @@ from resnotes.models.stochastic_depth import (
 
 
 def count_branch_calls(model):
+    """A list that gets the index of every block whose branch runs, from a forward hook."""
     calls = []
-    handles = [block.branch.register_forward_hook(lambda *_: calls.append(1)) for block in model.units()]
+    handles = [block.branch.register_forward_hook(lambda *_, i=i: calls.append(i)) for i, block in enumerate(model.units())]
     return calls, handles
 
 
@@ -31,7 +33,7 @@ def test_eval_is_deterministic_and_runs_every_block_scaled():
     calls, _ = count_branch_calls(model)
     x = torch.randn(2, 3, 32, 32)
     assert torch.equal(model(x), model(x))
-    assert len(calls) == 2 * 9 and model.active_blocks() == 9
+    assert sorted(calls) == sorted(2 * list(range(9)))
 
 
 def test_dropped_blocks_are_really_skipped():
@@ -42,23 +44,24 @@ def test_dropped_blocks_are_really_skipped():
     seen = []
     with torch.no_grad():
         for _ in range(20):
-            before = len(calls)
+            calls.clear()
             model(x)
-            assert len(calls) - before == model.active_blocks()
-            seen.append(model.active_blocks())
+            seen.append(len(calls))
     assert min(seen) < 9, "no block was ever dropped"
 
 
 def test_fraction_of_executed_blocks_matches_the_mean_survival():
     torch.manual_seed(2)
     model = resnet_stochastic_depth(depth=20, final_survival=0.5).train()
+    calls, _ = count_branch_calls(model)
     trials = 400
     counts = torch.zeros(9)
     x = torch.randn(2, 3, 8, 8)  # small input: only the gates matter here
     with torch.no_grad():
         for _ in range(trials):
+            calls.clear()
             model(x)
-            counts += torch.tensor([float(b.last_active) for b in model.units()])
+            counts += torch.bincount(torch.tensor(calls, dtype=torch.long), minlength=9).float()
     expected = torch.tensor(model.survival_probs)
     overall = counts.sum() / (trials * 9)
     # Binomial standard error: sqrt(p (1 - p) / 3600) < 0.01 overall, < 0.025 per block.
@@ -73,13 +76,17 @@ def test_test_time_scaling_is_the_expectation_of_training_for_a_linear_branch():
     block.branch = torch.nn.Conv2d(4, 4, 1, bias=False)  # linear, and positive on positive inputs
     torch.nn.init.uniform_(block.branch.weight, 0.1, 1.0)
     x = torch.rand(1, 4, 3, 3) + 0.1
+    calls = []
+    block.branch.register_forward_hook(lambda *_: calls.append(1))
     block.train()
     outputs, kept = {}, 0
     with torch.no_grad():
         for _ in range(2000):
+            calls.clear()
             out = block(x)
-            outputs[block.last_active] = out
-            kept += block.last_active
+            active = bool(calls)
+            outputs[active] = out
+            kept += active
         assert torch.equal(outputs[False], x)  # dropped: the shortcut alone
         assert torch.allclose(outputs[True], block.branch(x) + x)
         assert abs(kept / 2000 - p) < 0.04
@@ -104,6 +111,7 @@ def test_common_variant_rescales_during_training(mode):
 
 def test_common_variant_computes_every_branch():
     model = resnet_stochastic_depth(depth=20, final_survival=0.2, mode="row").train()
+    assert all(isinstance(block, StochasticDepthRescaledBlock) for block in model.units())
     calls, _ = count_branch_calls(model)
     model(torch.randn(2, 3, 32, 32))
     assert len(calls) == 9
@@ -116,10 +124,9 @@ def test_shortcut_subsamples_and_zero_pads():
     assert out[0, 0].tolist() == [[0.0, 2.0], [8.0, 10.0]] and not out[0, 1:].any()
 
 
-def test_parameter_counts():
-    assert abs(count_parameters(create_model("resnet110_stochastic_depth")) - 1.7e6) / 1.7e6 < 0.05
+def test_stochastic_depth_adds_no_parameters():
+    # The counts against the paper's are checked in test_models.py.
     assert count_parameters(create_model("resnet110")) == count_parameters(create_model("resnet110_stochastic_depth"))
-    assert abs(count_parameters(create_model("resnet1202_stochastic_depth")) - 19.4e6) / 19.4e6 < 0.05
 
 
 @pytest.mark.parametrize(

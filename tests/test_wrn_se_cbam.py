@@ -9,10 +9,11 @@ from resnotes.profiles import paper_recipe
 from resnotes.train import TrainConfig, learning_rate
 
 
-def test_wrn_28_10_count_and_widths():
-    model = create_model("wrn28_10")
+def test_wrn_28_10_count_widths_and_three_projections():
+    model = create_model("wrn28_k10")
     assert count_parameters(model) == 36_479_194  # the paper: 36.5M
     assert [g[0].conv1.out_channels for g in model.groups] == [160, 320, 640]
+    assert sum(block.projection is not None for block in model.units()) == 3  # k > 1: 16 -> 160 too
     assert [len(g) for g in model.groups] == [4, 4, 4]
 
 
@@ -55,18 +56,18 @@ def test_se_and_cbam_are_drop_in_and_cheap():
 
 def test_identity_shortcut_survives_se():
     # x_{l+1} = x_l + A(F(x_l)): a zero branch leaves the input unchanged.
-    model = preact_resnet_attention(depth=8, attention="se")
-    unit = model.stages[0][0]
+    model = preact_resnet_attention(depth=14, attention="se")
+    unit = model.stages[0][1]  # not the first unit, whose shortcut reads BN-ReLU(x)
     torch.nn.init.zeros_(unit.conv2.weight)
     x = torch.randn(2, 16, 8, 8)
     assert torch.equal(unit(x), x)
 
 
 def test_paper_recipes():
-    assert paper_recipe("densenet_bc100_k12")["batch_size"] == 64
+    assert paper_recipe("densenet100_bc_k12")["batch_size"] == 64
     assert paper_recipe("pyramidnet110_a48", "cifar100")["lr"] == 0.5
     assert paper_recipe("pyramidnet110_a48", "cifar10")["lr"] == 0.1
-    wrn = paper_recipe("wrn28_10")
+    wrn = paper_recipe("wrn28_k10")
     config = TrainConfig(epochs=200, warmup_epochs=0, schedule="step", **{k: v for k, v in wrn.items() if k != "epochs"})
     # WRN: 0.1, x0.2 at epochs 60, 120 and 160.
     assert [round(learning_rate(config, e * 10, 10), 6) for e in (0, 59, 60, 120, 160, 199)] == [0.1, 0.1, 0.02, 0.004, 0.0008, 0.0008]

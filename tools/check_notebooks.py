@@ -8,7 +8,10 @@ For every notebook (all of book/ when none is named) it checks that:
 - no output is an error or a traceback;
 - some output states the run's profile, its hardware and its dataset
   (the banner every chapter prints, and the data description);
-- a Jupytext pair (.py beside the .ipynb) exists.
+- a Jupytext pair (.py beside the .ipynb) exists;
+- no line of code, and no line a cell prints (stdout, or a plain-text result
+  without a richer form), is longer than 88 characters, the width of the
+  book's column.
 
 It prints one line per problem and exits 1 if there is any. ``.ci/run`` runs
 it, and ``jupytext --sync`` followed by ``git diff`` checks the pairs' content.
@@ -58,6 +61,32 @@ def output_texts(nb: dict):
             yield index, output, text
 
 
+MAX_LINE = 88  # characters: what the book's column shows without scrolling
+
+
+def long_lines(nb: dict):
+    """(cell index, 'code' or 'output', length, line) for every line over ``MAX_LINE``."""
+    for index, cell in enumerate(nb.get("cells", [])):
+        if cell.get("cell_type") != "code":
+            continue
+        source = cell.get("source", "")
+        for line in ("".join(source) if isinstance(source, list) else source).splitlines():
+            if len(line) > MAX_LINE:
+                yield index, "code", len(line), line
+        for output in cell.get("outputs", []):
+            texts = []
+            if output.get("output_type") == "stream" and output.get("name") == "stdout":
+                texts.append(output.get("text", ""))
+            data = output.get("data", {})
+            rich = any(key in data for key in ("text/markdown", "text/html", "image/png", "image/svg+xml"))
+            if "text/plain" in data and not rich:
+                texts.append(data["text/plain"])
+            for text in texts:
+                for line in ("".join(text) if isinstance(text, list) else text).splitlines():
+                    if len(line) > MAX_LINE:
+                        yield index, "output", len(line), line
+
+
 def check_notebook(path: Path, identity_words: list[str] | None = None) -> list[str]:
     """Every problem found in the notebook at ``path``, one line each."""
     problems = []
@@ -87,6 +116,8 @@ def check_notebook(path: Path, identity_words: list[str] | None = None) -> list[
         missing = [key for key, found in seen.items() if not found]
         if missing:
             problems.append(f"{path}: no output states the run's {' or '.join(missing)}")
+    for index, kind, length, line in long_lines(nb):
+        problems.append(f"{path}: cell {index}: {'an' if kind == 'output' else 'a'} {kind} line of {length} characters (at most {MAX_LINE}): {line[:40]}...")
     if not path.with_suffix(".py").exists():
         problems.append(f"{path}: no Jupytext pair ({path.with_suffix('.py').name}) beside it")
     return problems

@@ -41,8 +41,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .preact_resnet import PreActBottleneckUnit, conv1x1, conv3x3
-from .registry import register
+from .layers import bn_relu_pool_classify, conv1x1, conv3x3, init_conv_weights
+from .preact_resnet import PreActBottleneckUnit
+from .registry import PaperFigures, register
 
 STAGE_WIDTHS = (16, 32, 64)  # bottleneck widths; the units output 4x: 64, 128, 256
 ATTENTION_MODES = ("arl", "nal")
@@ -55,8 +56,14 @@ def modules_per_stage(depth: int, p: int, t: int) -> int:
             raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
     per_module = 9 * (2 * p + t)
     rule = f"9m(2p+t)+20 = {per_module}m+20 for p={p}, t={t}"
-    if not isinstance(depth, int) or depth < per_module + 20 or (depth - 20) % per_module:
-        raise ValueError(f"depth must be {rule} with m >= 1 modules per stage, got {depth!r}")
+    if (
+        not isinstance(depth, int)
+        or depth < per_module + 20
+        or (depth - 20) % per_module
+    ):
+        raise ValueError(
+            f"depth must be {rule} with m >= 1 modules per stage, got {depth!r}"
+        )
     return (depth - 20) // per_module
 
 
@@ -69,13 +76,17 @@ def mask_poolings(input_size: int, min_size: int = 4) -> int:
     4x4: stage 1 pools 3 times (32 -> 4), stage 2 twice, stage 3 once.
     """
     if input_size < 2 * min_size:
-        raise ValueError(f"a stage input of {input_size}x{input_size} is too small to pool down to {min_size}x{min_size}")
+        raise ValueError(
+            f"a stage input of {input_size}x{input_size} is too small to pool down to {min_size}x{min_size}"
+        )
     return max(1, int(math.log2(input_size // min_size)))
 
 
 def _units(channels: int, count: int) -> nn.Sequential:
     """``count`` pre-activation bottleneck units that keep ``channels``."""
-    return nn.Sequential(*(PreActBottleneckUnit(channels, channels // 4) for _ in range(count)))
+    return nn.Sequential(
+        *(PreActBottleneckUnit(channels, channels // 4) for _ in range(count))
+    )
 
 
 class SoftMaskBranch(nn.Module):
@@ -100,16 +111,22 @@ class SoftMaskBranch(nn.Module):
     and 3x3 max-pooling with stride 2 and padding 1 (the prototxt's).
     """
 
-    def __init__(self, channels: int, r: int, poolings: int, bottom_units: int | None = None):
+    def __init__(
+        self, channels: int, r: int, poolings: int, bottom_units: int | None = None
+    ):
         super().__init__()
         if not isinstance(r, int) or r < 1:
             raise ValueError(f"r must be an integer >= 1, got {r!r}")
         bottom_units = max(2, r) if bottom_units is None else bottom_units
         if not isinstance(bottom_units, int) or bottom_units < 1:
-            raise ValueError(f"bottom_units must be an integer >= 1, got {bottom_units!r}")
+            raise ValueError(
+                f"bottom_units must be an integer >= 1, got {bottom_units!r}"
+            )
         self.poolings = poolings
         self.down = nn.ModuleList(_units(channels, r) for _ in range(poolings - 1))
-        self.skips = nn.ModuleList(PreActBottleneckUnit(channels, channels // 4) for _ in range(poolings - 1))
+        self.skips = nn.ModuleList(
+            PreActBottleneckUnit(channels, channels // 4) for _ in range(poolings - 1)
+        )
         self.bottom = _units(channels, bottom_units)
         self.up = nn.ModuleList(_units(channels, r) for _ in range(poolings - 1))
         self.head = nn.Sequential(
@@ -127,10 +144,14 @@ class SoftMaskBranch(nn.Module):
         x = F.max_pool2d(x, 3, stride=2, padding=1)  # the lowest resolution
         x = self.bottom(x)
         for up, skip in zip(reversed(self.up), reversed(skips)):
-            x = F.interpolate(x, size=skip.shape[-2:], mode="bilinear", align_corners=False)
+            x = F.interpolate(
+                x, size=skip.shape[-2:], mode="bilinear", align_corners=False
+            )
             x = x + skip
             x = up(x)
-        x = F.interpolate(x, size=size, mode="bilinear", align_corners=False)  # back to the trunk's size
+        x = F.interpolate(
+            x, size=size, mode="bilinear", align_corners=False
+        )  # back to the trunk's size
         x = self.head(x)
         return torch.sigmoid(x)  # M(x) in (0, 1), one value per channel and position
 
@@ -138,10 +159,21 @@ class SoftMaskBranch(nn.Module):
 class AttentionModule(nn.Module):
     """p units, then the trunk T and the soft mask M side by side, combined, then p units."""
 
-    def __init__(self, channels: int, input_size: int, p: int = 1, t: int = 2, r: int = 1, attention: str = "arl", bottom_units: int | None = None):
+    def __init__(
+        self,
+        channels: int,
+        input_size: int,
+        p: int = 1,
+        t: int = 2,
+        r: int = 1,
+        attention: str = "arl",
+        bottom_units: int | None = None,
+    ):
         super().__init__()
         if attention not in ATTENTION_MODES:
-            raise ValueError(f"attention must be one of {', '.join(ATTENTION_MODES)}, got {attention!r}")
+            raise ValueError(
+                f"attention must be one of {', '.join(ATTENTION_MODES)}, got {attention!r}"
+            )
         self.attention = attention
         self.pre = _units(channels, p)
         self.trunk = _units(channels, t)
@@ -179,7 +211,6 @@ class ResidualAttentionNetwork(nn.Module):
         m = modules_per_stage(depth, p, t)
         if not isinstance(r, int) or r < 1:
             raise ValueError(f"r must be an integer >= 1, got {r!r}")
-        self.depth, self.p, self.t, self.r = depth, p, t, r
         # Not specified by the paper: a 3x3 stem with 16 channels and no pooling,
         # as in the pre-activation ResNets on CIFAR.
         self.stem = conv3x3(3, STAGE_WIDTHS[0])
@@ -188,9 +219,12 @@ class ResidualAttentionNetwork(nn.Module):
         for index, width in enumerate(STAGE_WIDTHS):
             stride = 1 if index == 0 else 2
             size //= stride
-            layers = [PreActBottleneckUnit(channels, width, stride)]
+            layers = [PreActBottleneckUnit(channels, width, stride=stride)]
             channels = width * PreActBottleneckUnit.expansion
-            layers += [AttentionModule(channels, size, p, t, r, attention, bottom_units) for _ in range(m)]
+            layers += [
+                AttentionModule(channels, size, p, t, r, attention, bottom_units)
+                for _ in range(m)
+            ]
             stages.append(nn.Sequential(*layers))
         self.stages = nn.Sequential(*stages)
         # Not specified by the paper: the ImageNet network ends with three units
@@ -199,13 +233,13 @@ class ResidualAttentionNetwork(nn.Module):
         self.final = _units(channels, 3)
         self.bn = nn.BatchNorm2d(channels)
         self.fc = nn.Linear(channels, num_classes)
-        for module in self.modules():
-            if isinstance(module, nn.Conv2d):
-                nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+        init_conv_weights(self)
 
     def attention_modules(self) -> list[AttentionModule]:
         """Every attention module, first to last."""
-        return [module for module in self.modules() if isinstance(module, AttentionModule)]
+        return [
+            module for module in self.modules() if isinstance(module, AttentionModule)
+        ]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.stem(x)  # (B, 16, 32, 32)
@@ -213,26 +247,37 @@ class ResidualAttentionNetwork(nn.Module):
         x = self.stages[1](x)  # (B, 128, 16, 16)
         x = self.stages[2](x)  # (B, 256, 8, 8)
         x = self.final(x)
-        x = F.relu(self.bn(x))
-        x = F.adaptive_avg_pool2d(x, 1).flatten(1)  # (B, 256)
-        return self.fc(x)
+        return bn_relu_pool_classify(x, self.bn, self.fc)
 
 
-def attention_net(
-    depth: int = 92,
-    p: int = 1,
-    t: int = 2,
-    r: int = 1,
-    attention: str = "arl",
-    bottom_units: int | None = None,
-    num_classes: int = 10,
-) -> ResidualAttentionNetwork:
-    """A Residual Attention Network of any valid depth, e.g. ``attention_net(depth=92)``."""
-    return ResidualAttentionNetwork(depth, p, t, r, attention, bottom_units, num_classes)
+attention_net = ResidualAttentionNetwork  # the name the chapters import
 
 
 _TABLE = "Wang et al. 2017, CIFAR comparison table (survey Table 7)"
-register("attention56", attention_net, recipe="attention", depth=56)
-register("attention92", attention_net, recipe="attention", paper_params=1.9e6, source=_TABLE, depth=92)
-register("attention236", attention_net, recipe="attention", paper_params=5.1e6, source=_TABLE, depth=236)
-register("attention452", attention_net, recipe="attention", paper_params=8.6e6, source=_TABLE, depth=452, p=2, t=4, r=3)
+register(
+    "attention56", ResidualAttentionNetwork, recipe="attention", depth=56
+)  # no CIFAR figures in the paper
+register(
+    "attention92",
+    ResidualAttentionNetwork,
+    recipe="attention",
+    depth=92,
+    paper=PaperFigures("Attention-92", 1.9e6, 4.99, 21.71, _TABLE),
+)
+register(
+    "attention236",
+    ResidualAttentionNetwork,
+    recipe="attention",
+    depth=236,
+    paper=PaperFigures("Attention-236", 5.1e6, 4.14, 21.16, _TABLE),
+)
+register(
+    "attention452",
+    ResidualAttentionNetwork,
+    recipe="attention",
+    depth=452,
+    p=2,
+    t=4,
+    r=3,
+    paper=PaperFigures("Attention-452", 8.6e6, 3.90, 20.45, _TABLE),
+)

@@ -28,15 +28,17 @@ official code, no convolution has a bias.
 
 from __future__ import annotations
 
+import contextlib
 import math
+from collections.abc import Iterator
 
 import torch
 import torch.nn.functional as F
 import torch.utils.checkpoint as cp
 from torch import nn
 
-from .preact_resnet import conv1x1, conv3x3
-from .registry import register
+from .layers import bn_relu_pool_classify, conv1x1, conv3x3, init_conv_weights
+from .registry import PaperFigures, register
 
 BOTTLENECK_FACTOR = 4  # the 1x1 convolution of a BC layer outputs 4k channels
 
@@ -57,32 +59,45 @@ def block_widths(in_channels: int, num_layers: int, growth_rate: int) -> list[in
     return [in_channels + layer * growth_rate for layer in range(num_layers + 1)]
 
 
-def _batch_norm(bn: nn.BatchNorm2d, x: torch.Tensor, update_running_stats: bool) -> torch.Tensor:
-    """``bn(x)``, optionally without touching its running statistics.
+@contextlib.contextmanager
+def running_stats_kept(bn: nn.BatchNorm2d) -> Iterator[None]:
+    """Put ``bn``'s running statistics back as they were after the block runs.
 
-    When checkpointing recomputes a layer in the backward pass, it must give the
-    same output (the batch statistics are the same) but must not update the
-    running averages a second time.
+    Checkpointing recomputes a layer in the backward pass: the output is the
+    same (it uses the same batch statistics), but the running averages must not
+    take a second update.
     """
-    if update_running_stats or not bn.training:
-        return bn(x)
-    # Throw-away copies of the running statistics take the update instead.
-    running_mean, running_var = bn.running_mean.clone(), bn.running_var.clone()
-    return F.batch_norm(x, running_mean, running_var, bn.weight, bn.bias, training=True, momentum=bn.momentum, eps=bn.eps)
+    saved = [buffer.clone() for buffer in bn.buffers()]
+    try:
+        yield
+    finally:
+        with torch.no_grad():
+            for buffer, value in zip(bn.buffers(), saved):
+                buffer.copy_(value)
 
 
 class DenseLayer(nn.Module):
     """H_l: BN-ReLU-conv3x3 (DenseNet) or BN-ReLU-conv1x1-BN-ReLU-conv3x3 (DenseNet-BC).
 
     The layer takes the list of earlier feature maps and returns only its own k
-    new channels; the block does the bookkeeping. In memory-efficient mode, the
-    concatenation, first BN, ReLU and first convolution are not stored for the
-    backward pass but recomputed there (Pleiss et al. 2017): their outputs are
-    the large tensors, of width k_0 + (l - 1) k, that make DenseNet's memory
-    grow quadratically with depth.
+    new channels; the block does the bookkeeping. With ``drop_rate`` > 0, dropout
+    follows every convolution (both of them in a BC layer), as in the paper and
+    the official code.
+
+    In memory-efficient mode, the concatenation, first BN, ReLU and first
+    convolution are not stored for the backward pass but recomputed there
+    (Pleiss et al. 2017): their outputs are the large tensors, of width
+    k_0 + (l - 1) k, that make DenseNet's memory grow quadratically with depth.
     """
 
-    def __init__(self, in_channels: int, growth_rate: int, bottleneck: bool, drop_rate: float = 0.0, memory_efficient: bool = False):
+    def __init__(
+        self,
+        in_channels: int,
+        growth_rate: int,
+        bottleneck: bool,
+        drop_rate: float = 0.0,
+        memory_efficient: bool = False,
+    ):
         super().__init__()
         self.in_channels = in_channels
         self.growth_rate = growth_rate
@@ -91,33 +106,37 @@ class DenseLayer(nn.Module):
         self.memory_efficient = memory_efficient
         inner = BOTTLENECK_FACTOR * growth_rate if bottleneck else growth_rate
         self.bn1 = nn.BatchNorm2d(in_channels)
-        self.conv1 = conv1x1(in_channels, inner) if bottleneck else conv3x3(in_channels, inner)
+        self.conv1 = (
+            conv1x1(in_channels, inner) if bottleneck else conv3x3(in_channels, inner)
+        )
         if bottleneck:
             self.bn2 = nn.BatchNorm2d(inner)
             self.conv2 = conv3x3(inner, growth_rate)
 
-    def concat_bn_relu_conv(self, features: list[torch.Tensor], update_running_stats: bool = True) -> torch.Tensor:
+    def concat_bn_relu_conv(self, *features: torch.Tensor) -> torch.Tensor:
+        """The first composite of H_l, applied to [x_0, ..., x_{l-1}]."""
         x = torch.cat(features, 1)  # (B, k_0 + (l-1) k, H, W)
-        x = _batch_norm(self.bn1, x, update_running_stats)
-        x = F.relu(x)
+        x = F.relu(self.bn1(x))
         return self.conv1(x)  # (B, 4k or k, H, W)
 
+    def call_checkpointed(self, features: list[torch.Tensor]) -> torch.Tensor:
+        """``concat_bn_relu_conv`` without keeping its output for the backward pass, which recomputes it."""
+        return cp.checkpoint(
+            self.concat_bn_relu_conv,
+            *features,
+            use_reentrant=False,
+            context_fn=lambda: (contextlib.nullcontext(), running_stats_kept(self.bn1)),
+        )
+
     def forward(self, features: list[torch.Tensor]) -> torch.Tensor:
-        if self.memory_efficient and torch.is_grad_enabled() and any(f.requires_grad for f in features):
-            calls = []
-
-            def recomputable(*inputs: torch.Tensor) -> torch.Tensor:
-                calls.append(None)  # the second call is the recomputation in backward
-                return self.concat_bn_relu_conv(list(inputs), update_running_stats=len(calls) == 1)
-
-            x = cp.checkpoint(recomputable, *features, use_reentrant=False)
+        if self.memory_efficient and torch.is_grad_enabled():
+            x = self.call_checkpointed(features)
         else:
-            x = self.concat_bn_relu_conv(features)
+            x = self.concat_bn_relu_conv(*features)
+        x = F.dropout(x, self.drop_rate, self.training)
         if self.bottleneck:
-            x = self.bn2(x)
-            x = F.relu(x)
+            x = F.relu(self.bn2(x))
             x = self.conv2(x)  # (B, k, H, W)
-        if self.drop_rate > 0:
             x = F.dropout(x, self.drop_rate, self.training)
         return x
 
@@ -125,11 +144,20 @@ class DenseLayer(nn.Module):
 class DenseBlock(nn.Module):
     """n dense layers; the output is the concatenation of the input and all n new feature maps."""
 
-    def __init__(self, in_channels: int, num_layers: int, growth_rate: int, bottleneck: bool, drop_rate: float, memory_efficient: bool):
+    def __init__(
+        self,
+        in_channels: int,
+        num_layers: int,
+        growth_rate: int,
+        bottleneck: bool,
+        drop_rate: float,
+        memory_efficient: bool,
+    ):
         super().__init__()
         widths = block_widths(in_channels, num_layers, growth_rate)
         self.layers = nn.ModuleList(
-            DenseLayer(widths[l], growth_rate, bottleneck, drop_rate, memory_efficient) for l in range(num_layers)
+            DenseLayer(widths[l], growth_rate, bottleneck, drop_rate, memory_efficient)
+            for l in range(num_layers)
         )
         self.in_channels = in_channels
         self.out_channels = widths[-1]
@@ -155,8 +183,7 @@ class Transition(nn.Module):
         x = self.bn(x)
         x = F.relu(x)
         x = self.conv(x)
-        if self.drop_rate > 0:
-            x = F.dropout(x, self.drop_rate, self.training)
+        x = F.dropout(x, self.drop_rate, self.training)
         return F.avg_pool2d(x, 2)
 
 
@@ -175,36 +202,41 @@ class DenseNet(nn.Module):
     ):
         super().__init__()
         if not isinstance(growth_rate, int) or growth_rate < 1:
-            raise ValueError(f"growth_rate must be an integer >= 1, got {growth_rate!r}")
+            raise ValueError(
+                f"growth_rate must be an integer >= 1, got {growth_rate!r}"
+            )
         if not 0 < compression <= 1:
             raise ValueError(f"compression theta must be in (0, 1], got {compression}")
         if not 0 <= drop_rate < 1:
             raise ValueError(f"drop_rate must be in [0, 1), got {drop_rate}")
         num_layers = layers_per_block(depth, bottleneck)
-        self.depth, self.growth_rate, self.compression = depth, growth_rate, compression
 
         channels = 2 * growth_rate if bottleneck else 16
         self.stem = conv3x3(3, channels)
         blocks, transitions = [], []
         for index in range(3):
-            block = DenseBlock(channels, num_layers, growth_rate, bottleneck, drop_rate, memory_efficient)
+            block = DenseBlock(
+                channels,
+                num_layers,
+                growth_rate,
+                bottleneck,
+                drop_rate,
+                memory_efficient,
+            )
             blocks.append(block)
             channels = block.out_channels
             if index < 2:
-                transition = Transition(channels, math.floor(compression * channels), drop_rate)
+                transition = Transition(
+                    channels, math.floor(compression * channels), drop_rate
+                )
                 transitions.append(transition)
                 channels = transition.out_channels
         self.blocks = nn.ModuleList(blocks)
         self.transitions = nn.ModuleList(transitions)
         self.bn = nn.BatchNorm2d(channels)
         self.fc = nn.Linear(channels, num_classes)
-        self.num_features = channels
-
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(m, nn.Linear):
-                nn.init.zeros_(m.bias)
+        init_conv_weights(self)
+        nn.init.zeros_(self.fc.bias)
 
     @property
     def memory_efficient(self) -> bool:
@@ -226,9 +258,7 @@ class DenseNet(nn.Module):
         x = self.blocks[1](x)
         x = self.transitions[1](x)  # (B, ..., 8, 8)
         x = self.blocks[2](x)
-        x = F.relu(self.bn(x))
-        x = F.adaptive_avg_pool2d(x, 1).flatten(1)  # (B, C)
-        return self.fc(x)
+        return bn_relu_pool_classify(x, self.bn, self.fc)
 
 
 def densenet(
@@ -243,7 +273,15 @@ def densenet(
     Differs from paper: the paper adds dropout 0.2 only when it trains without
     data augmentation; we always augment, so ``drop_rate`` defaults to 0.
     """
-    return DenseNet(depth, growth_rate, bottleneck=False, compression=1.0, drop_rate=drop_rate, memory_efficient=memory_efficient, num_classes=num_classes)
+    return DenseNet(
+        depth,
+        growth_rate,
+        bottleneck=False,
+        compression=1.0,
+        drop_rate=drop_rate,
+        memory_efficient=memory_efficient,
+        num_classes=num_classes,
+    )
 
 
 def densenet_bc(
@@ -255,10 +293,38 @@ def densenet_bc(
     num_classes: int = 10,
 ) -> DenseNet:
     """DenseNet-BC (bottleneck layers, compression theta), e.g. ``densenet_bc(depth=100, growth_rate=12)``."""
-    return DenseNet(depth, growth_rate, bottleneck=True, compression=compression, drop_rate=drop_rate, memory_efficient=memory_efficient, num_classes=num_classes)
+    return DenseNet(
+        depth,
+        growth_rate,
+        bottleneck=True,
+        compression=compression,
+        drop_rate=drop_rate,
+        memory_efficient=memory_efficient,
+        num_classes=num_classes,
+    )
 
 
 _TABLE = "Huang et al. 2017, Table 2 (survey Table 6)"
-register("densenet40_k12", densenet, recipe="densenet", paper_params=1.0e6, source=_TABLE, depth=40, growth_rate=12)
-for _depth, _k, _params in [(100, 12, 0.8e6), (250, 24, 15.3e6), (190, 40, 25.6e6)]:
-    register(f"densenet_bc{_depth}_k{_k}", densenet_bc, recipe="densenet", paper_params=_params, source=_TABLE, depth=_depth, growth_rate=_k)
+register(
+    "densenet40_k12",
+    densenet,
+    recipe="densenet",
+    depth=40,
+    growth_rate=12,
+    paper=PaperFigures("DenseNet (L=40, k=12)", 1.0e6, 5.24, 24.42, _TABLE),
+)
+for _depth, _k, _params, _c10, _c100 in [
+    (100, 12, 0.8e6, 4.51, 22.27),
+    (250, 24, 15.3e6, 3.62, 17.60),
+    (190, 40, 25.6e6, 3.46, 17.18),
+]:
+    register(
+        f"densenet{_depth}_bc_k{_k}",
+        densenet_bc,
+        recipe="densenet",
+        depth=_depth,
+        growth_rate=_k,
+        paper=PaperFigures(
+            f"DenseNet-BC (L={_depth}, k={_k})", _params, _c10, _c100, _TABLE
+        ),
+    )

@@ -15,8 +15,10 @@ and fully connected layer.
 - bottleneck units (1x1, 3x3, 1x1): depth = 9n + 2, e.g. ResNet-164 (n=18)
   and ResNet-1001 (n=111).
 
-``residual=False`` removes every shortcut and gives the "plain" network of the
-same depth that the degradation experiment compares against.
+As in the official code, the first unit of each stage pre-activates before
+its shortcut splits off (see ``PreActUnit``). ``residual=False`` removes every
+shortcut and gives the "plain" network of the same depth that the degradation
+experiment compares against.
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .registry import register
+from .layers import bn_relu_pool_classify, conv1x1, conv3x3, init_conv_weights
+from .registry import PaperFigures, register
 
 STAGE_WIDTHS = (16, 32, 64)
 
@@ -41,73 +44,102 @@ def units_per_stage(depth: int, bottleneck: bool) -> int:
     return (depth - 2) // (3 * layers_per_unit)
 
 
-def conv3x3(in_channels: int, out_channels: int, stride: int = 1) -> nn.Conv2d:
-    return nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=1, bias=False)
-
-
-def conv1x1(in_channels: int, out_channels: int, stride: int = 1) -> nn.Conv2d:
-    return nn.Conv2d(in_channels, out_channels, 1, stride=stride, bias=False)
-
-
 class PreActUnit(nn.Module):
-    """What both kinds of unit share: the shortcut.
+    """What every pre-activation unit shares: x_{l+1} = x_l + F(x_l), where F
+    starts with BN-ReLU (the "pre-activation"). A subclass defines the rest of
+    F, ``branch``.
 
     The shortcut is the identity, except where the unit changes the shape; there
-    it is a strided 1x1 projection (the paper's option B) which, as in the
-    official code, reads the pre-activated input. A plain unit (``residual=False``)
-    has no shortcut at all.
+    it is a strided 1x1 projection (the paper's option B). As in the official
+    code (fb.resnet.torch, ``preresnet.lua``, its "both_preact" units), the
+    first unit of each stage applies its BN-ReLU *before* the split, so that its
+    shortcut, projection or identity, reads the activated input. The paper's
+    appendix describes the same: BN-ReLU right after the stem's convolution,
+    before the first unit splits. Every other unit's shortcut carries x_l
+    untouched. A plain unit (``residual=False``) has no shortcut at all.
     """
 
-    expansion = 1
+    expansion = 1  # output width / ``width``
 
-    def __init__(self, in_channels: int, width: int, stride: int, residual: bool):
+    def __init__(
+        self,
+        in_channels: int,
+        width: int,
+        stride: int = 1,
+        residual: bool = True,
+        first_in_stage: bool = False,
+    ):
         super().__init__()
         out_channels = width * self.expansion
+        self.bn1 = nn.BatchNorm2d(in_channels)
         self.residual = residual
         needs_projection = residual and (stride != 1 or in_channels != out_channels)
-        self.projection = conv1x1(in_channels, out_channels, stride) if needs_projection else None
+        self.projection = (
+            conv1x1(in_channels, out_channels, stride) if needs_projection else None
+        )
+        self.shortcut_reads_preact = first_in_stage or needs_projection
 
-    def shortcut(self, x: torch.Tensor, preact: torch.Tensor) -> torch.Tensor:
-        return x if self.projection is None else self.projection(preact)
+    def branch(self, preact: torch.Tensor) -> torch.Tensor:
+        """F after its first BN-ReLU; each kind of unit defines it."""
+        raise NotImplementedError
+
+    def shortcut(self, x: torch.Tensor, preact: torch.Tensor) -> torch.Tensor | float:
+        """The term added to F: x_l (or BN-ReLU(x_l)), projected where the shape
+        changes; 0 in a plain unit."""
+        if not self.residual:
+            return 0.0
+        source = preact if self.shortcut_reads_preact else x
+        return source if self.projection is None else self.projection(source)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        preact = F.relu(self.bn1(x))  # BN-ReLU, the first layer of F
+        return self.branch(preact) + self.shortcut(x, preact)  # x_{l+1} = x_l + F(x_l)
 
     def skip(self, x: torch.Tensor) -> torch.Tensor:
         """The unit with its residual branch deleted (for lesion studies)."""
         if not self.residual:
             raise ValueError("a plain unit has no shortcut to fall back on")
-        preact = None if self.projection is None else F.relu(self.bn1(x))
-        return self.shortcut(x, preact)
+        return self.shortcut(x, F.relu(self.bn1(x)))
 
 
 class PreActBasicUnit(PreActUnit):
-    """BN-ReLU-conv3x3-BN-ReLU-conv3x3, added to the shortcut."""
+    """F = BN-ReLU-conv3x3-BN-ReLU-conv3x3, added to the shortcut."""
 
     expansion = 1
 
-    def __init__(self, in_channels: int, width: int, stride: int = 1, residual: bool = True):
-        super().__init__(in_channels, width, stride, residual)
-        self.bn1 = nn.BatchNorm2d(in_channels)
+    def __init__(
+        self,
+        in_channels: int,
+        width: int,
+        stride: int = 1,
+        residual: bool = True,
+        first_in_stage: bool = False,
+    ):
+        super().__init__(in_channels, width, stride, residual, first_in_stage)
         self.conv1 = conv3x3(in_channels, width, stride)
         self.bn2 = nn.BatchNorm2d(width)
-        self.conv2 = conv3x3(width, width * self.expansion)
+        self.conv2 = conv3x3(width, width)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        preact = F.relu(self.bn1(x))
+    def branch(self, preact: torch.Tensor) -> torch.Tensor:
         out = self.conv1(preact)
         out = F.relu(self.bn2(out))
-        out = self.conv2(out)
-        if not self.residual:
-            return out
-        return out + self.shortcut(x, preact)
+        return self.conv2(out)
 
 
 class PreActBottleneckUnit(PreActUnit):
-    """BN-ReLU-conv1x1-BN-ReLU-conv3x3-BN-ReLU-conv1x1 (4x wider), added to the shortcut."""
+    """F = BN-ReLU-conv1x1-BN-ReLU-conv3x3-BN-ReLU-conv1x1 (4x wider), added to the shortcut."""
 
     expansion = 4
 
-    def __init__(self, in_channels: int, width: int, stride: int = 1, residual: bool = True):
-        super().__init__(in_channels, width, stride, residual)
-        self.bn1 = nn.BatchNorm2d(in_channels)
+    def __init__(
+        self,
+        in_channels: int,
+        width: int,
+        stride: int = 1,
+        residual: bool = True,
+        first_in_stage: bool = False,
+    ):
+        super().__init__(in_channels, width, stride, residual, first_in_stage)
         # As in the official code, the stride sits on the first convolution;
         # torchvision's "V1.5" ResNets move it to the 3x3 instead.
         self.conv1 = conv1x1(in_channels, width, stride)
@@ -116,20 +148,19 @@ class PreActBottleneckUnit(PreActUnit):
         self.bn3 = nn.BatchNorm2d(width)
         self.conv3 = conv1x1(width, width * self.expansion)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        preact = F.relu(self.bn1(x))
+    def branch(self, preact: torch.Tensor) -> torch.Tensor:
         out = self.conv1(preact)
         out = F.relu(self.bn2(out))
         out = self.conv2(out)
         out = F.relu(self.bn3(out))
-        out = self.conv3(out)
-        if not self.residual:
-            return out
-        return out + self.shortcut(x, preact)
+        return self.conv3(out)
 
 
 class PreActResNet(nn.Module):
-    """Pre-activation ResNet (or, with ``residual=False``, its plain twin) for 32x32 inputs."""
+    """Pre-activation ResNet (or, with ``residual=False``, its plain twin) for 32x32 inputs.
+
+    ``unit`` swaps in another unit class with the same signature, e.g. one with SE or CBAM.
+    """
 
     def __init__(
         self,
@@ -141,32 +172,31 @@ class PreActResNet(nn.Module):
     ):
         super().__init__()
         n = units_per_stage(depth, bottleneck)
-        # ``unit`` swaps in another unit class with the same signature, e.g. one with SE or CBAM.
         unit = unit or (PreActBottleneckUnit if bottleneck else PreActBasicUnit)
-        self.depth = depth
-        self.stem = conv3x3(3, STAGE_WIDTHS[0])
+        self.stem = conv3x3(
+            3, STAGE_WIDTHS[0]
+        )  # no BN-ReLU: the first unit starts with it
         stages = []
         channels = STAGE_WIDTHS[0]
         for index, width in enumerate(STAGE_WIDTHS):
             units = []
             for position in range(n):
                 stride = 2 if index > 0 and position == 0 else 1
-                units.append(unit(channels, width, stride, residual))
+                units.append(
+                    unit(
+                        channels,
+                        width,
+                        stride=stride,
+                        residual=residual,
+                        first_in_stage=position == 0,
+                    )
+                )
                 channels = width * unit.expansion
             stages.append(nn.Sequential(*units))
         self.stages = nn.Sequential(*stages)
-        # The last unit's output has not been through BN-ReLU yet.
         self.bn = nn.BatchNorm2d(channels)
         self.fc = nn.Linear(channels, num_classes)
-        self._init_weights()
-
-    def _init_weights(self) -> None:
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
+        init_conv_weights(self)
 
     def units(self) -> list[nn.Module]:
         """The residual units in order, first to last."""
@@ -175,39 +205,44 @@ class PreActResNet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.stem(x)  # (B, 16, 32, 32)
         x = self.stages(x)  # (B, 64 or 256, 8, 8)
-        x = F.relu(self.bn(x))
-        x = F.adaptive_avg_pool2d(x, 1).flatten(1)  # (B, C)
-        return self.fc(x)
+        return bn_relu_pool_classify(x, self.bn, self.fc)
 
 
-def preact_resnet(depth: int = 110, bottleneck: bool = False, num_classes: int = 10) -> PreActResNet:
-    """Pre-activation ResNet of any valid depth."""
-    return PreActResNet(depth, bottleneck, num_classes)
+preact_resnet = PreActResNet  # the name the chapters and exercises import
 
 
-def plain_net(depth: int = 20, bottleneck: bool = False, num_classes: int = 10) -> PreActResNet:
+def plain_net(
+    depth: int = 20, bottleneck: bool = False, num_classes: int = 10
+) -> PreActResNet:
     """The same stack of pre-activation units with every shortcut removed."""
-    return PreActResNet(depth, bottleneck, num_classes, residual=False)
+    return PreActResNet(
+        depth=depth, bottleneck=bottleneck, num_classes=num_classes, residual=False
+    )
 
 
-def preact_resnet110(num_classes: int = 10) -> PreActResNet:
-    """ResNet-110, basic units (paper: 1.7M parameters)."""
-    return PreActResNet(110, bottleneck=False, num_classes=num_classes)
-
-
-def preact_resnet164(num_classes: int = 10) -> PreActResNet:
-    """ResNet-164, bottleneck units (paper: 1.7M parameters)."""
-    return PreActResNet(164, bottleneck=True, num_classes=num_classes)
-
-
-def preact_resnet1001(num_classes: int = 10) -> PreActResNet:
-    """ResNet-1001, bottleneck units (paper: 10.2M parameters)."""
-    return PreActResNet(1001, bottleneck=True, num_classes=num_classes)
-
-
-_TABLE = "He et al. 2016 (Identity Mappings), Table 4"
-register("preact_resnet110", preact_resnet110, recipe="preact_resnet", paper_params=1.7e6, source=_TABLE)
-register("preact_resnet164", preact_resnet164, recipe="preact_resnet", paper_params=1.7e6, source=_TABLE)
-register("preact_resnet1001", preact_resnet1001, recipe="preact_resnet", paper_params=10.2e6, source=_TABLE)
-register("preact_resnet20", preact_resnet, recipe="preact_resnet", depth=20)
+_TABLE = "He et al. 2016 (Identity Mappings), Tables 3 and 4"
+register(
+    "preact_resnet110",
+    PreActResNet,
+    recipe="preact_resnet",
+    depth=110,
+    paper=PaperFigures("ResNet-110 (pre-activation)", 1.7e6, 6.37, None, _TABLE),
+)
+register(
+    "preact_resnet164",
+    PreActResNet,
+    recipe="preact_resnet",
+    depth=164,
+    bottleneck=True,
+    paper=PaperFigures("ResNet-164 (pre-activation)", 1.7e6, 5.46, 24.33, _TABLE),
+)
+register(
+    "preact_resnet1001",
+    PreActResNet,
+    recipe="preact_resnet",
+    depth=1001,
+    bottleneck=True,
+    paper=PaperFigures("ResNet-1001 (pre-activation)", 10.2e6, 4.92, 22.71, _TABLE),
+)
+register("preact_resnet20", PreActResNet, recipe="preact_resnet", depth=20)
 register("plain20", plain_net, recipe="preact_resnet", depth=20)

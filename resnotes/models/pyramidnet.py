@@ -17,9 +17,12 @@ survey writes D_1 = 16). The multiplicative variant the paper compares against
 multiplies by alpha ** (1 / N) instead.
 
 Each unit is BN-conv-BN-ReLU-conv-BN (basic) or BN-conv1x1-BN-ReLU-conv3x3-BN-
-ReLU-conv1x1-BN (bottleneck), with no ReLU after the addition. The shortcut is
-the identity with its missing channels filled with zeros, and a 2x2 average
-pool where the unit downsamples: PyramidNet has no projection shortcuts.
+ReLU-conv1x1-BN (bottleneck), with no ReLU after the addition. Against the
+pre-activation unit (BN-ReLU-conv-BN-ReLU-conv), the paper removes the first
+ReLU, which sits on the residual branch (the shortcut has none to remove), and
+adds a BN at the branch's end. The shortcut is the identity with its missing
+channels filled with zeros, and a 2x2 average pool where the unit
+downsamples: PyramidNet has no projection shortcuts.
 
 - basic units: depth = 6n + 2, e.g. PyramidNet-110 (n=18);
 - bottleneck units: depth = 9n + 2, e.g. PyramidNet-272 (n=30).
@@ -33,13 +36,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .preact_resnet import conv1x1, conv3x3, units_per_stage
-from .registry import register
+from .layers import bn_relu_pool_classify, conv1x1, conv3x3, init_conv_weights
+from .preact_resnet import units_per_stage
+from .registry import PaperFigures, register
 
 WIDENINGS = ("additive", "multiplicative")
 
 
-def pyramid_widths(num_units: int, alpha: float, widening: str = "additive", start: int = 16) -> list[int]:
+def pyramid_widths(
+    num_units: int, alpha: float, widening: str = "additive", start: int = 16
+) -> list[int]:
     """The width D_k of each of the ``num_units`` units, k = 1..N (formula 2).
 
     Additive: D_k = D_{k-1} + alpha / N, that is 16 + k alpha / N.
@@ -53,9 +59,13 @@ def pyramid_widths(num_units: int, alpha: float, widening: str = "additive", sta
     if alpha < 0:
         raise ValueError(f"alpha must be >= 0, got {alpha}")
     if widening not in WIDENINGS:
-        raise ValueError(f"widening must be one of {', '.join(WIDENINGS)}, got {widening!r}")
+        raise ValueError(
+            f"widening must be one of {', '.join(WIDENINGS)}, got {widening!r}"
+        )
     if widening == "multiplicative" and alpha < 1:
-        raise ValueError(f"multiplicative widening needs alpha >= 1 (the final width is 16 * alpha), got {alpha}")
+        raise ValueError(
+            f"multiplicative widening needs alpha >= 1 (the final width is 16 * alpha), got {alpha}"
+        )
     if widening == "additive":
         exact = [start + k * alpha / num_units for k in range(1, num_units + 1)]
     else:
@@ -156,7 +166,6 @@ class PyramidNet(nn.Module):
         super().__init__()
         n = units_per_stage(depth, bottleneck)
         unit = PyramidBottleneckUnit if bottleneck else PyramidBasicUnit
-        self.depth, self.alpha, self.widening = depth, alpha, widening
         self.widths = pyramid_widths(3 * n, alpha, widening)
         # The official stem is conv-BN, with no ReLU: the first unit starts with BN.
         self.stem = nn.Sequential(conv3x3(3, 16), nn.BatchNorm2d(16))
@@ -166,15 +175,13 @@ class PyramidNet(nn.Module):
             for position in range(n):
                 stride = 2 if index > 0 and position == 0 else 1
                 width = self.widths[index * n + position]
-                units.append(unit(channels, width, stride))
+                units.append(unit(channels, width, stride=stride))
                 channels = width * unit.expansion
             stages.append(nn.Sequential(*units))
         self.stages = nn.Sequential(*stages)
         self.bn = nn.BatchNorm2d(channels)
         self.fc = nn.Linear(channels, num_classes)
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+        init_conv_weights(self)
 
     def units(self) -> list[nn.Module]:
         """The residual units in order, first to last."""
@@ -183,40 +190,35 @@ class PyramidNet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.stem(x)  # (B, 16, 32, 32)
         x = self.stages(x)  # (B, 16 + alpha (x4 for bottleneck), 8, 8)
-        x = F.relu(self.bn(x))
-        x = F.adaptive_avg_pool2d(x, 1).flatten(1)  # (B, C)
-        return self.fc(x)
+        return bn_relu_pool_classify(x, self.bn, self.fc)
 
 
-def pyramidnet(
-    depth: int = 110,
-    alpha: float = 48,
-    bottleneck: bool = False,
-    widening: str = "additive",
-    num_classes: int = 10,
-) -> PyramidNet:
-    """PyramidNet of any valid depth and widening factor, e.g. ``pyramidnet(depth=110, alpha=48)``."""
-    return PyramidNet(depth, alpha, bottleneck, widening, num_classes)
+pyramidnet = PyramidNet  # the name the chapters import
 
 
-# The parameter counts of the survey's Table 5, which reproduces the paper's
-# state-of-the-art comparison (the official README lists the same counts).
-_TABLE = "survey Table 5 (Han et al. 2017)"
-for _depth, _alpha, _bottleneck, _params in [
-    (110, 48, False, 1.7e6),
-    (110, 84, False, 3.8e6),
-    (110, 270, False, 28.3e6),
-    (164, 270, True, 27.0e6),
-    (200, 240, True, 26.6e6),
-    (236, 220, True, 26.8e6),
-    (272, 200, True, 26.0e6),
+# Parameters: the survey's Table 5, which reproduces the paper's state-of-the-art
+# comparison (the official README lists the same counts). Errors: the official
+# README (jhkim89/PyramidNet); for PyramidNet-110 (alpha=48) the survey's Table 5
+# gives 4.58 / 23.12 instead of the README's 4.62 / 23.31.
+_SOURCE = "survey Table 5 (parameters); jhkim89/PyramidNet README (errors)"
+for _depth, _alpha, _bottleneck, _params, _c10, _c100 in [
+    (110, 48, False, 1.7e6, 4.62, 23.31),
+    (110, 84, False, 3.8e6, 4.27, 20.21),
+    (110, 270, False, 28.3e6, 3.73, 18.25),
+    (164, 270, True, 27.0e6, 3.48, 17.01),
+    (200, 240, True, 26.6e6, 3.44, 16.51),
+    (236, 220, True, 26.8e6, 3.40, 16.37),
+    (272, 200, True, 26.0e6, 3.31, 16.35),
 ]:
+    _variant = "_bottleneck" if _bottleneck else ""
+    _label = f"PyramidNet-{_depth} (α={_alpha})" + (
+        ", bottleneck" if _bottleneck else ""
+    )
     register(
-        f"pyramidnet{_depth}_a{_alpha}" + ("_bottleneck" if _bottleneck else ""),
-        pyramidnet,
+        f"pyramidnet{_depth}{_variant}_a{_alpha}",
+        PyramidNet,
         recipe="pyramidnet",
-        paper_params=_params,
-        source=_TABLE,
+        paper=PaperFigures(_label, _params, _c10, _c100, _SOURCE),
         depth=_depth,
         alpha=_alpha,
         bottleneck=_bottleneck,

@@ -1,13 +1,31 @@
-"""A small registry of model factories, so that notebooks, tests and the CLI can
-loop over every model by name.
+"""A small registry of models, so that notebooks, tests and the CLI can loop
+over every model by name.
 
-Each entry records the paper's parameter count where the paper gives one, so a
-test can check our count against it and a chapter can print both side by side.
+Each entry holds the class (or function) that builds the model, its arguments,
+the key of its paper's training recipe, and the paper's own figures for it
+(``PaperFigures``: parameters and errors), written here once, so that a test
+can check our count against the paper's and a chapter can print both side by
+side.
+
+Names follow one rule, the paper's table row read left to right:
+
+    family + depth, then the variant, then the hyperparameters,
+
+all lower case and joined by ``_``; a hyperparameter is its letter and value
+(``a`` for PyramidNet's alpha, ``k`` for DenseNet's growth rate and WRN's
+widening factor). For example ``preact_resnet110``, ``preact_resnet110_se``,
+``resnet110_stochastic_depth``, ``densenet40_k12``, ``densenet100_bc_k12``,
+``pyramidnet110_a48``, ``pyramidnet272_bottleneck_a200``, ``wrn28_k10``.
+
+The names used before this rule (``RENAMED``) still work for one release:
+``get_spec`` and ``create_model`` accept them with a ``DeprecationWarning``
+that names the new name; ``list_models`` lists only the new names.
 """
 
 from __future__ import annotations
 
 import difflib
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -15,15 +33,43 @@ from torch import nn
 
 
 @dataclass(frozen=True)
+class PaperFigures:
+    """A model's figures as its paper's table prints them.
+
+    ``label`` is the table's row (e.g. "PyramidNet-110 (α=48)"); ``params`` the
+    parameter count (e.g. 1.7e6); the errors are top-1 test errors in %, with
+    standard augmentation (C10+ and C100+); ``None`` where the paper gives no
+    figure. ``source`` says which table.
+    """
+
+    label: str
+    params: float | None
+    cifar10_error: float | None
+    cifar100_error: float | None
+    source: str
+
+
+@dataclass(frozen=True)
 class ModelSpec:
-    """One registered model: a factory, its arguments and the paper's figures."""
+    """One registered model: what builds it, its arguments, its recipe and the paper's figures."""
 
     name: str
     factory: Callable[..., nn.Module]
     kwargs: dict[str, Any] = field(default_factory=dict)
-    paper_params: float | None = None  # as printed in the paper, e.g. 1.7e6
-    source: str = ""  # where paper_params comes from, e.g. "He et al. 2016b, Table 2"
-    recipe: str = ""  # the key of its paper's training recipe in resnotes.config.PAPER_RECIPES
+    recipe: str = (
+        ""  # the key of its paper's training recipe in resnotes.config.PAPER_RECIPES
+    )
+    paper: PaperFigures | None = None
+
+    @property
+    def paper_params(self) -> float | None:
+        """The paper's parameter count, or None."""
+        return None if self.paper is None else self.paper.params
+
+    @property
+    def source(self) -> str:
+        """Where the paper's figures come from ("" if there are none)."""
+        return "" if self.paper is None else self.paper.source
 
     def build(self, **overrides: Any) -> nn.Module:
         return self.factory(**{**self.kwargs, **overrides})
@@ -31,32 +77,63 @@ class ModelSpec:
 
 _REGISTRY: dict[str, ModelSpec] = {}
 
+# The names used before the naming rule above: old name -> new name.
+RENAMED: dict[str, str] = {
+    "se_preact_resnet110": "preact_resnet110_se",
+    "cbam_preact_resnet110": "preact_resnet110_cbam",
+    "densenet_bc100_k12": "densenet100_bc_k12",
+    "densenet_bc250_k24": "densenet250_bc_k24",
+    "densenet_bc190_k40": "densenet190_bc_k40",
+    "pyramidnet164_a270_bottleneck": "pyramidnet164_bottleneck_a270",
+    "pyramidnet200_a240_bottleneck": "pyramidnet200_bottleneck_a240",
+    "pyramidnet236_a220_bottleneck": "pyramidnet236_bottleneck_a220",
+    "pyramidnet272_a200_bottleneck": "pyramidnet272_bottleneck_a200",
+    "wrn28_10": "wrn28_k10",
+    "wrn16_8": "wrn16_k8",
+}
+
 
 def register(
     name: str,
     factory: Callable[..., nn.Module],
     *,
     recipe: str,
-    paper_params: float | None = None,
-    source: str = "",
+    paper: PaperFigures | None = None,
     **kwargs: Any,
 ) -> ModelSpec:
     """Register ``factory(**kwargs)`` under ``name``, trained under ``--profile paper``
     with the recipe ``PAPER_RECIPES[recipe]``."""
-    if name in _REGISTRY:
+    if name in _REGISTRY or name in RENAMED:
         raise ValueError(f"model name {name!r} is registered twice")
-    spec = ModelSpec(name, factory, kwargs, paper_params, source, recipe)
+    spec = ModelSpec(name, factory, kwargs, recipe, paper)
     _REGISTRY[name] = spec
     return spec
 
 
 def list_models() -> list[str]:
-    """Every registered name, in registration order."""
+    """Every registered name, in registration order (old names not included)."""
     return list(_REGISTRY)
 
 
+def canonical_name(name: str) -> str:
+    """The current name of a model: ``name`` itself, or its new name if it was renamed."""
+    return RENAMED.get(name, name)
+
+
+def _current(name: str) -> str:
+    """``canonical_name(name)``, with a DeprecationWarning if ``name`` is an old name."""
+    if name in RENAMED:
+        warnings.warn(
+            f"model name {name!r} is deprecated; use {RENAMED[name]!r} (the old name stops working in the next release)",
+            DeprecationWarning,
+            stacklevel=3,
+        )
+    return canonical_name(name)
+
+
 def get_spec(name: str) -> ModelSpec:
-    """The registry entry for ``name``; an unknown name lists the closest valid ones."""
+    """The registry entry for ``name``; an old name warns, an unknown name lists the closest valid ones."""
+    name = _current(name)
     try:
         return _REGISTRY[name]
     except KeyError:

@@ -68,49 +68,80 @@ class CBAM(nn.Module):
         if kernel_size % 2 != 1:
             raise ValueError(f"kernel_size must be odd, got {kernel_size}")
         hidden = hidden_width(channels, reduction)
-        self.mlp = nn.Sequential(nn.Conv2d(channels, hidden, 1), nn.ReLU(), nn.Conv2d(hidden, channels, 1))
-        self.spatial = nn.Conv2d(2, 1, kernel_size, padding=kernel_size // 2, bias=False)
+        self.mlp = nn.Sequential(
+            nn.Conv2d(channels, hidden, 1), nn.ReLU(), nn.Conv2d(hidden, channels, 1)
+        )
+        self.spatial = nn.Conv2d(
+            2, 1, kernel_size, padding=kernel_size // 2, bias=False
+        )
         self.spatial_bn = nn.BatchNorm2d(1)  # as in the official code
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        channel = self.mlp(F.adaptive_avg_pool2d(x, 1)) + self.mlp(F.adaptive_max_pool2d(x, 1))
+        channel = self.mlp(F.adaptive_avg_pool2d(x, 1)) + self.mlp(
+            F.adaptive_max_pool2d(x, 1)
+        )
         x = x * torch.sigmoid(channel)  # (B, C, 1, 1) weights
-        pooled = torch.cat([x.mean(1, keepdim=True), x.amax(1, keepdim=True)], 1)  # (B, 2, H, W)
+        pooled = torch.cat(
+            [x.mean(1, keepdim=True), x.amax(1, keepdim=True)], 1
+        )  # (B, 2, H, W)
         spatial = self.spatial_bn(self.spatial(pooled))
         return x * torch.sigmoid(spatial)  # (B, 1, H, W) weights
 
 
 class PreActSEUnit(PreActBasicUnit):
-    """A pre-activation basic unit whose residual branch is recalibrated by SE."""
+    """A pre-activation basic unit whose residual branch is recalibrated by SE: x_l + A(F(x_l))."""
 
-    attention_type = "se"
+    def __init__(
+        self,
+        in_channels: int,
+        width: int,
+        stride: int = 1,
+        residual: bool = True,
+        first_in_stage: bool = False,
+    ):
+        super().__init__(in_channels, width, stride, residual, first_in_stage)
+        self.attention = self.make_attention(width)
 
-    def __init__(self, in_channels: int, width: int, stride: int = 1, residual: bool = True):
-        super().__init__(in_channels, width, stride, residual)
-        self.attention = SqueezeExcitation(width) if self.attention_type == "se" else CBAM(width)
+    def make_attention(self, channels: int) -> nn.Module:
+        return SqueezeExcitation(channels)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        preact = F.relu(self.bn1(x))
-        out = self.conv1(preact)
-        out = F.relu(self.bn2(out))
-        out = self.conv2(out)
-        out = self.attention(out)  # A(F(x))
-        return out + self.shortcut(x, preact)
+    def branch(self, preact: torch.Tensor) -> torch.Tensor:
+        return self.attention(super().branch(preact))  # A(F(x))
 
 
 class PreActCBAMUnit(PreActSEUnit):
     """A pre-activation basic unit whose residual branch is recalibrated by CBAM."""
 
-    attention_type = "cbam"
+    def make_attention(self, channels: int) -> nn.Module:
+        return CBAM(channels)
 
 
-def preact_resnet_attention(depth: int = 110, attention: str = "se", num_classes: int = 10) -> PreActResNet:
-    """Pre-activation ResNet (basic units) with SE or CBAM in every unit, e.g. ``preact_resnet_attention(20, "cbam")``."""
+def preact_resnet_attention(
+    depth: int = 110, attention: str = "se", num_classes: int = 10
+) -> PreActResNet:
+    """Pre-activation ResNet (basic units) with SE or CBAM in every unit, e.g. ``preact_resnet_attention(depth=20, attention="cbam")``."""
     if attention not in ATTENTIONS:
-        raise ValueError(f"attention must be one of {', '.join(ATTENTIONS)}, got {attention!r}")
+        raise ValueError(
+            f"attention must be one of {', '.join(ATTENTIONS)}, got {attention!r}"
+        )
     unit = PreActSEUnit if attention == "se" else PreActCBAMUnit
-    return PreActResNet(depth, bottleneck=False, num_classes=num_classes, unit=unit)
+    return PreActResNet(
+        depth=depth, bottleneck=False, num_classes=num_classes, unit=unit
+    )
 
 
-register("se_preact_resnet110", preact_resnet_attention, recipe="se_cbam", depth=110, attention="se")
-register("cbam_preact_resnet110", preact_resnet_attention, recipe="se_cbam", depth=110, attention="cbam")
+# Neither paper reports a pre-activation ResNet-110 on CIFAR: no paper figures.
+register(
+    "preact_resnet110_se",
+    preact_resnet_attention,
+    recipe="se_cbam",
+    depth=110,
+    attention="se",
+)
+register(
+    "preact_resnet110_cbam",
+    preact_resnet_attention,
+    recipe="se_cbam",
+    depth=110,
+    attention="cbam",
+)

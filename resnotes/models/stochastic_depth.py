@@ -17,13 +17,18 @@ contribution during training.
 
 The network is the original CIFAR ResNet of He et al. (2015): blocks
 conv-BN-ReLU-conv-BN added to the shortcut, then ReLU; depth 6n + 2; a
-parameter-free shortcut that subsamples by 2 and zero-pads the new channels
-where the shape changes (the official code's choice, and the paper's "option A").
+parameter-free shortcut that zero-pads the new channels where the shape
+changes (the paper's "option A") and subsamples by 2, taking every other
+pixel. That is what the official code's first releases did (a 1x1 average
+pool with stride 2); the official repository later changed it to a 2x2
+average pool (commit "Bug in Average Pooling layer", February 2017). We keep
+the subsampling of the releases the paper's results come from.
 
-``mode`` selects the common variant instead (``torchvision.ops.stochastic_depth``,
-timm's ``DropPath``): the branch is always computed, then zeroed per sample
-(``"row"``) or per batch (``"batch"``) and rescaled by 1 / p_l *during
-training*, so that the test-time network needs no scaling.
+``StochasticDepthRescaledBlock`` is the common variant instead
+(``torchvision.ops.stochastic_depth``, timm's ``DropPath``): the branch is
+always computed, then zeroed per sample (``mode="row"``) or per batch
+(``mode="batch"``) and rescaled by 1 / p_l *during training*, so that the
+test-time network needs no scaling.
 """
 
 from __future__ import annotations
@@ -32,44 +37,76 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .preact_resnet import conv3x3, units_per_stage
-from .registry import register
+from .layers import conv3x3, init_conv_weights
+from .preact_resnet import units_per_stage
+from .registry import PaperFigures, register
 
 SURVIVAL_RULES = ("linear", "uniform")
 MODES = ("faithful", "row", "batch")
 
 
-def survival_probabilities(num_blocks: int, final_survival: float = 0.5, rule: str = "linear") -> list[float]:
+def survival_probabilities(
+    num_blocks: int, final_survival: float = 0.5, rule: str = "linear"
+) -> list[float]:
     """p_l for l = 1..L: linear decay to ``final_survival`` (p_L), or uniform p_L."""
     if not 0 < final_survival <= 1:
-        raise ValueError(f"final_survival (p_L) must be in (0, 1], got {final_survival}")
+        raise ValueError(
+            f"final_survival (p_L) must be in (0, 1], got {final_survival}"
+        )
     if rule not in SURVIVAL_RULES:
-        raise ValueError(f"survival rule must be one of {', '.join(SURVIVAL_RULES)}, got {rule!r}")
+        raise ValueError(
+            f"survival rule must be one of {', '.join(SURVIVAL_RULES)}, got {rule!r}"
+        )
     if rule == "uniform":
         return [final_survival] * num_blocks
-    return [1 - (l / num_blocks) * (1 - final_survival) for l in range(1, num_blocks + 1)]
+    return [
+        1 - (l / num_blocks) * (1 - final_survival) for l in range(1, num_blocks + 1)
+    ]
 
 
-def subsample_pad_shortcut(x: torch.Tensor, out_channels: int, stride: int) -> torch.Tensor:
+def subsample_pad_shortcut(
+    x: torch.Tensor, out_channels: int, stride: int
+) -> torch.Tensor:
     """Take every ``stride``-th pixel and append zero channels (the official code's shortcut)."""
     x = x[:, :, ::stride, ::stride]
     return F.pad(x, (0, 0, 0, 0, 0, out_channels - x.shape[1]))
 
 
-class StochasticDepthBlock(nn.Module):
-    """A post-activation basic block that a mini-batch may skip.
+def stochastic_depth_rescaled(
+    branch: torch.Tensor, survival_prob: float, mode: str, training: bool
+) -> torch.Tensor:
+    """The common variant: zero the branch per sample (``row``) or per batch
+    (``batch``) with probability 1 - p, and divide the survivors by p, during
+    training only. Equivalent to ``torchvision.ops.stochastic_depth(branch, 1 - p, mode, training)``."""
+    if not training or survival_prob == 1:
+        return branch
+    shape = (
+        (branch.shape[0],) + (1,) * (branch.ndim - 1)
+        if mode == "row"
+        else (1,) * branch.ndim
+    )
+    keep = torch.empty(shape, dtype=branch.dtype, device=branch.device).bernoulli_(
+        survival_prob
+    )
+    return branch * keep / survival_prob
 
-    ``faithful`` mode: in training, one Bernoulli(``survival_prob``) gate per
-    forward call (one per mini-batch); a closed gate returns the shortcut and
-    never calls the branch. In eval mode the branch always runs, scaled by
-    ``survival_prob``.
+
+class StochasticDepthBlock(nn.Module):
+    """A post-activation basic block that a mini-batch may skip (Huang et al. 2016).
+
+    In training, one Bernoulli(``survival_prob``) gate per forward call, that is
+    per mini-batch; a closed gate returns the shortcut and never computes the
+    branch. In eval mode the branch always runs, scaled by ``survival_prob``.
     """
 
-    def __init__(self, in_channels: int, out_channels: int, stride: int, survival_prob: float, mode: str = "faithful"):
+    mode = "faithful"  # one gate per mini-batch, test-time scaling, as in the paper
+
+    def __init__(
+        self, in_channels: int, out_channels: int, stride: int, survival_prob: float
+    ):
         super().__init__()
         self.out_channels, self.stride = out_channels, stride
         self.survival_prob = survival_prob
-        self.mode = mode
         self.branch = nn.Sequential(
             conv3x3(in_channels, out_channels, stride),
             nn.BatchNorm2d(out_channels),
@@ -77,7 +114,6 @@ class StochasticDepthBlock(nn.Module):
             conv3x3(out_channels, out_channels),
             nn.BatchNorm2d(out_channels),
         )
-        self.last_active = True  # whether the branch ran in the last forward call
 
     def shortcut(self, x: torch.Tensor) -> torch.Tensor:
         return subsample_pad_shortcut(x, self.out_channels, self.stride)
@@ -88,31 +124,47 @@ class StochasticDepthBlock(nn.Module):
         return self.shortcut(x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.mode != "faithful":
-            branch = self.branch(x)
-            branch = stochastic_depth_rescaled(branch, self.survival_prob, self.mode, self.training)
-            self.last_active = True
-            return F.relu(branch + self.shortcut(x))
         if self.training:
-            self.last_active = bool(torch.rand(()) < self.survival_prob)
-            if not self.last_active:
-                return F.relu(self.shortcut(x))
-            branch = self.branch(x)
-        else:
-            self.last_active = True
-            branch = self.survival_prob * self.branch(x)
+            survives = bool(
+                torch.rand(()) < self.survival_prob
+            )  # b_l ~ Bernoulli(p_l), once per mini-batch
+            if survives:
+                return F.relu(
+                    self.branch(x) + self.shortcut(x)
+                )  # H_l = ReLU(f_l(H_{l-1}) + id(H_{l-1}))
+            return F.relu(
+                self.shortcut(x)
+            )  # H_l = ReLU(id(H_{l-1})); f_l is not computed
+        return F.relu(
+            self.survival_prob * self.branch(x) + self.shortcut(x)
+        )  # test time: p_l f_l
+
+
+class StochasticDepthRescaledBlock(StochasticDepthBlock):
+    """The common variant: the branch always runs, then is zeroed per sample
+    (``mode="row"``) or per batch (``"batch"``) and divided by p_l in training."""
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        stride: int,
+        survival_prob: float,
+        mode: str = "row",
+    ):
+        super().__init__(in_channels, out_channels, stride, survival_prob)
+        if mode not in ("row", "batch"):
+            raise ValueError(
+                f"the rescaled variant's mode must be row or batch, got {mode!r}"
+            )
+        self.mode = mode
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        branch = self.branch(x)
+        branch = stochastic_depth_rescaled(
+            branch, self.survival_prob, self.mode, self.training
+        )
         return F.relu(branch + self.shortcut(x))
-
-
-def stochastic_depth_rescaled(branch: torch.Tensor, survival_prob: float, mode: str, training: bool) -> torch.Tensor:
-    """The common variant: zero the branch per sample (``row``) or per batch
-    (``batch``) with probability 1 - p, and divide the survivors by p, during
-    training only. Equivalent to ``torchvision.ops.stochastic_depth(branch, 1 - p, mode, training)``."""
-    if not training or survival_prob == 1:
-        return branch
-    shape = (branch.shape[0],) + (1,) * (branch.ndim - 1) if mode == "row" else (1,) * branch.ndim
-    keep = torch.empty(shape, dtype=branch.dtype, device=branch.device).bernoulli_(survival_prob)
-    return branch * keep / survival_prob
 
 
 class StochasticDepthResNet(nn.Module):
@@ -130,28 +182,35 @@ class StochasticDepthResNet(nn.Module):
         if mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
         n = units_per_stage(depth, bottleneck=False)
-        self.survival_probs = survival_probabilities(3 * n, final_survival, survival_rule)
-        self.stem = nn.Sequential(conv3x3(3, 16), nn.BatchNorm2d(16), nn.ReLU(inplace=True))
+        self.survival_probs = survival_probabilities(
+            3 * n, final_survival, survival_rule
+        )
+        self.stem = nn.Sequential(
+            conv3x3(3, 16), nn.BatchNorm2d(16), nn.ReLU(inplace=True)
+        )
         blocks, channels = [], 16
         for index, width in enumerate((16, 32, 64)):
             for position in range(n):
                 stride = 2 if index > 0 and position == 0 else 1
                 survival_prob = self.survival_probs[len(blocks)]
-                blocks.append(StochasticDepthBlock(channels, width, stride, survival_prob, mode))
+                if mode == "faithful":
+                    blocks.append(
+                        StochasticDepthBlock(channels, width, stride, survival_prob)
+                    )
+                else:
+                    blocks.append(
+                        StochasticDepthRescaledBlock(
+                            channels, width, stride, survival_prob, mode
+                        )
+                    )
                 channels = width
         self.blocks = nn.Sequential(*blocks)
         self.fc = nn.Linear(channels, num_classes)
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+        init_conv_weights(self)
 
     def units(self) -> list[StochasticDepthBlock]:
         """The residual blocks in order, first to last."""
         return list(self.blocks)
-
-    def active_blocks(self) -> int:
-        """How many blocks computed their branch in the last forward pass."""
-        return sum(block.last_active for block in self.blocks)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.stem(x)  # (B, 16, 32, 32)
@@ -160,18 +219,31 @@ class StochasticDepthResNet(nn.Module):
         return self.fc(x)
 
 
-def resnet_stochastic_depth(
-    depth: int = 110,
-    final_survival: float = 0.5,
-    survival_rule: str = "linear",
-    mode: str = "faithful",
-    num_classes: int = 10,
-) -> StochasticDepthResNet:
-    """A CIFAR ResNet with stochastic depth; ``final_survival=1`` gives the constant-depth ResNet."""
-    return StochasticDepthResNet(depth, final_survival, survival_rule, mode, num_classes)
+resnet_stochastic_depth = StochasticDepthResNet  # the name the chapters import
 
 
-_TABLE = "He et al. 2015, Table 6 (used by Huang et al. 2016)"
-register("resnet110", resnet_stochastic_depth, recipe="stochastic_depth", paper_params=1.7e6, source=_TABLE, depth=110, final_survival=1.0)
-register("resnet110_stochastic_depth", resnet_stochastic_depth, recipe="stochastic_depth", paper_params=1.7e6, source=_TABLE, depth=110)
-register("resnet1202_stochastic_depth", resnet_stochastic_depth, recipe="stochastic_depth", paper_params=19.4e6, source=_TABLE, depth=1202)
+# Parameters: He et al. 2015, Table 6 (the networks Huang et al. 2016 train).
+# Errors: Huang et al. 2016, Table 1 (C10+ and C100+).
+_SOURCE = "He et al. 2015, Table 6 (parameters); Huang et al. 2016, Table 1 (errors)"
+register(
+    "resnet110",
+    StochasticDepthResNet,
+    recipe="stochastic_depth",
+    depth=110,
+    final_survival=1.0,
+    paper=PaperFigures("ResNet-110 (constant depth)", 1.7e6, 6.41, 27.22, _SOURCE),
+)
+register(
+    "resnet110_stochastic_depth",
+    StochasticDepthResNet,
+    recipe="stochastic_depth",
+    depth=110,
+    paper=PaperFigures("ResNet-110 (stochastic depth)", 1.7e6, 5.25, 24.98, _SOURCE),
+)
+register(
+    "resnet1202_stochastic_depth",
+    StochasticDepthResNet,
+    recipe="stochastic_depth",
+    depth=1202,
+    paper=PaperFigures("ResNet-1202 (stochastic depth)", 19.4e6, 4.91, None, _SOURCE),
+)

@@ -1,0 +1,103 @@
+"""The book-facing helpers: intervals, comparisons, the paper table, wrapping,
+the chapter clock, the short namespace and recording a chapter's runs."""
+
+import json
+import math
+
+import pytest
+
+import resnotes as rn
+from resnotes.ledger import load_ledger, record_runs
+from resnotes.report import compare, paper_table, wilson_interval, wrap
+from resnotes.train import History
+
+
+def test_wilson_interval_matches_hand_computed_values_and_stays_in_range():
+    low, high = wilson_interval(0.5, 1000)
+    # centre 0.5; half-width z/(1 + z^2/n) * sqrt(p(1-p)/n + z^2/(4n^2))
+    z, n = 1.96, 1000
+    half = z / (1 + z * z / n) * math.sqrt(0.25 / n + z * z / (4 * n * n))
+    assert low == pytest.approx(0.5 - half) and high == pytest.approx(0.5 + half)
+    assert 0.030 < half < 0.032  # the "about ±3 points" the chapters quote
+    low, high = wilson_interval(0.0, 100)
+    assert low == 0.0 and 0 < high < 0.05  # never below 0, unlike p ± z·se
+    assert wilson_interval(1.0, 100)[1] == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="at least one test image"):
+        wilson_interval(0.5, 0)
+    with pytest.raises(ValueError, match="fraction"):
+        wilson_interval(57.1, 1000)
+
+
+def history(name, test_acc, test_images=1000):
+    h = History(
+        meta={"model": name, "params": 1000, "dataset": "CIFAR-10", "data_source": "test", "train_images": 4500,
+              "test_images": test_images, "hardware": "CPU: test (2 threads)", "torch": "2.14.1", "run_id": f"{name}0000",
+              "precision": "fp32"},  # fmt: skip
+        config={"profile": "demo", "schedule": "onecycle", "lr": 0.1, "batch_size": 32, "warmup_epochs": 2.0,
+                "milestones": [0.5, 0.75], "nesterov": True, "weight_decay": 5e-4, "seed": 0, "epochs": 2},  # fmt: skip
+    )
+    h.epochs = [{"epoch": 1, "seconds": 2.0, "images_per_s": 100.0, "train_loss": 2.0, "val_acc": 0.3},
+                {"epoch": 2, "seconds": 1.0, "images_per_s": 200.0, "train_loss": 1.5, "val_acc": 0.4}]  # fmt: skip
+    h.best_epoch, h.best_val_acc, h.test_acc, h.seconds = 2, 0.4, test_acc, 3.0
+    return h
+
+
+def test_compare_says_whether_a_difference_exceeds_the_test_sets_noise():
+    runs = {"a": history("a", 0.571), "b": history("b", 0.567), "c": history("c", 0.45)}
+    assert "+0.4 points" in compare(runs, "a", "b") and "overlap: within" in compare(runs, "a", "b")
+    assert "-12.1 points" in compare(runs, "c", "a") and "do not overlap" in compare(runs, "c", "a")
+    # the same gap on ten times the images is more than the noise
+    big = {"a": history("a", 0.571, 10_000), "b": history("b", 0.54, 10_000)}
+    small = {"a": history("a", 0.571, 1_000), "b": history("b", 0.54, 1_000)}
+    assert "do not overlap" in compare(big, "a", "b") and "within" in compare(small, "a", "b")
+
+
+def test_results_table_shows_the_interval_and_the_number_of_test_images():
+    table = rn.results_table({"a": history("a", 0.5)})
+    assert "1,000 test images" in table.caption
+    assert table.rows[0][3] == "50.0% (46.9–53.1)"
+
+
+def test_paper_table_reads_the_registry_and_counts_live():
+    table = paper_table(["preact_resnet110", "densenet40_k12"], flops=False)
+    assert table.headers[:4] == ["paper's row", "our params", "paper's params", "gap"]
+    resnet, densenet = table.rows
+    assert resnet[0] == "ResNet-110 (pre-activation)" and resnet[1] == "1.73M" and resnet[2] == "1.7M"
+    assert resnet[3] == "+1.8%" and resnet[4] == "6.37"
+    assert densenet[4:6] == ["5.24", "24.42"]
+    assert "He et al. 2016" in table.caption and "Huang et al. 2017" in table.caption
+    with_column = paper_table(["densenet40_k12"], columns={"k": lambda name: 12}, flops=True)
+    assert with_column.headers[4] == "GFLOPs" and with_column.rows[0][-1] == "12"
+
+
+def test_wrap_keeps_lines_within_the_column_and_indents_continuations():
+    line = "  data: " + " ".join(["word"] * 40)
+    wrapped = wrap(line).splitlines()
+    assert len(wrapped) > 1 and all(len(x) <= 88 for x in wrapped)
+    assert wrapped[1].startswith("      word")  # the line's own indent plus 4
+    assert wrap("short\n\nlines") == "short\n\nlines"
+
+
+def test_the_short_namespace_and_the_chapter_clock(capsys):
+    assert rn.create_model is rn.models.create_model and rn.fit.__module__ == "resnotes.train"
+    with pytest.raises(AttributeError, match="no attribute 'nonexistent'"):
+        rn.nonexistent  # noqa: B018
+    profile = rn.start_chapter()
+    printed = capsys.readouterr().out
+    assert profile.name == "smoke" and "profile 'smoke'" in printed and "hardware:" in printed
+    assert rn.chapter_time().startswith("This chapter ran in 0 min")
+
+
+def test_record_runs_names_a_model_anyone_can_rebuild_and_skips_smoke(tmp_path, capsys):
+    demo = {"ResNet-32": history("ResNet-32", 0.5)}
+    written = record_runs(demo, {"ResNet-32": ("preact_resnet20", {"depth": 32})}, folder=tmp_path)
+    (record,) = load_ledger(tmp_path)
+    assert len(written) == 1 and record["model"] == "preact_resnet20" and record["model_kwargs"] == {"depth": 32}
+    assert record["test_images"] == 1000
+    rebuilt = rn.create_model(record["model"], **record["model_kwargs"])
+    assert record["flops_per_image"] == rn.count_flops(rebuilt)
+    smoke = {"x": history("x", 0.5)}
+    smoke["x"].config["profile"] = "smoke"
+    assert record_runs(smoke, {"x": ("preact_resnet20", {})}, folder=tmp_path / "other") == []
+    assert not (tmp_path / "other").exists() and "not added" in capsys.readouterr().out
+    assert json.loads(written[0].read_text())["schema_version"] == 3
