@@ -26,8 +26,8 @@
 
 # %% [markdown]
 # > **Running this chapter.** This appendix trains nothing, so any runtime will do:
-# > Colab opens it on its default CPU runtime, and it needs no GPU. It ran in about
-# > 10 seconds on 2 CPU cores (measured, not counting the install in Colab).
+# > Colab opens it on its default CPU runtime, and it needs no GPU. It ran in a few
+# > seconds on 2 CPU cores (measured, not counting the install in Colab).
 
 # %%
 import sys

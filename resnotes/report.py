@@ -160,7 +160,10 @@ def compare(runs, a: str, b: str) -> str:
         verdict = "their 95% intervals do not overlap: more than the test set's noise"
     else:
         verdict = "their 95% intervals overlap: within the test set's noise"
-    return wrap(f"{a} against {b}: {gap:+.1f} points of test accuracy;\n    {verdict}")
+    first = f"{a} against {b}: {gap:+.1f} points of test accuracy;"
+    if len(first) > LINE_WIDTH:
+        first = f"{a} against {b}:\n    {gap:+.1f} points of test accuracy;"
+    return wrap(f"{first}\n    {verdict}")
 
 
 def results_table(runs, extra: dict[str, dict[str, Any]] | None = None) -> Table:

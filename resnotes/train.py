@@ -300,6 +300,112 @@ def _run_folder(config: TrainConfig, is_writer: bool):
         yield folder
 
 
+@dataclass
+class _Setup:
+    """Where and how a run trains: what ``fit`` decides before the first epoch."""
+
+    device: torch.device
+    precision: str
+    compiled: bool
+    channels_last: bool
+    step_model: nn.Module  # the model, or its DistributedDataParallel wrapper
+
+
+def _set_up(model: nn.Module, config: TrainConfig, local_rank: int, world_size: int, log) -> _Setup:
+    """Pick the device and precision, seed, move (and compile, and wrap in DDP) the model."""
+    device = pick_device(config.device)
+    if world_size > 1 and device.type == "cuda":
+        device = torch.device("cuda", local_rank)
+        torch.cuda.set_device(device)
+    precision = pick_precision(device, config.precision)
+    on_cuda = device.type == "cuda"
+    if config.deterministic:
+        make_deterministic()
+    elif on_cuda:
+        torch.backends.cudnn.benchmark = True  # autotune convolutions for the fixed batch shape
+    seed_everything(config.seed)
+    channels_last = config.channels_last and on_cuda
+    model.to(device, memory_format=torch.channels_last if channels_last else torch.preserve_format)
+    if config.deterministic and on_cuda:
+        for op in nondeterministic_ops(model):
+            log(f"note: {op} has no deterministic CUDA backward; it runs non-deterministically (warn_only)")
+    compiled = compile_by_default(config, device)
+    if compiled:
+        compile_in_place(model)
+    step_model = model
+    if world_size > 1:
+        from torch.nn.parallel import DistributedDataParallel
+
+        step_model = DistributedDataParallel(
+            model, device_ids=[device.index] if on_cuda else None, find_unused_parameters=skips_whole_branches(model)
+        )
+    return _Setup(device, precision, compiled, channels_last, step_model)
+
+
+def _new_history(model: nn.Module, data: CifarData, config: TrainConfig, name: str | None, setup: _Setup,
+                 world_size: int) -> History:  # fmt: skip
+    return History(
+        meta={
+            "model": name or type(model).__name__,
+            "params": count_parameters(model),
+            "dataset": data.name,
+            "data_source": data.source,
+            "train_images": len(data.train_labels),
+            "val_images": len(data.val_labels),
+            "test_images": len(data.test_labels),
+            "device": setup.device.type,
+            "hardware": hardware_description(setup.device),
+            "world_size": world_size,
+            "precision": setup.precision,
+            "compiled": setup.compiled,
+            "run_id": secrets.token_hex(8),
+            **environment_summary(),
+        },
+        config=config.to_dict(),
+    )
+
+
+def _identity(history: History, data: CifarData) -> dict:
+    """What a checkpoint must match to be resumed by this run (``checkpoint.run_identity``)."""
+    meta = history.meta
+    n_train, n_val, n_test = meta["train_images"], meta["val_images"], meta["test_images"]
+    drawn = (n_train + n_val) // data.num_classes
+    data_identity = f"{data.name}: {drawn} per class from train ({n_train} train / {n_val} val), {n_test} test"
+    return run_identity(meta["model"], meta["params"], data_identity, meta["world_size"], meta["precision"],
+                        history.config)  # fmt: skip
+
+
+def _train_and_validate(setup: _Setup, model: nn.Module, train_batches, val_batches, optimizer, scaler,
+                        config: TrainConfig, epoch: int, world_size: int, show_progress: bool) -> dict:  # fmt: skip
+    """One epoch of training, summed over the processes, then validation: the epoch's record."""
+    start = time.perf_counter()
+    sums = train_one_epoch(setup.step_model, model, train_batches, optimizer, scaler, config, setup.precision,
+                           epoch, show_progress)  # fmt: skip
+    seen = torch.tensor(float(sums["seen"]), device=setup.device)
+    totals = torch.stack([sums["loss_sum"].float(), sums["correct"].float(), seen])
+    loss_sum, correct, seen = all_reduce_sum(totals, world_size).tolist()
+    train_seconds = time.perf_counter() - start
+    val_acc = evaluate(model, val_batches, setup.precision)
+    return {
+        "epoch": epoch + 1,
+        "train_loss": loss_sum / seen,
+        "train_acc": correct / seen,
+        "val_acc": val_acc,
+        "lr": sums["lr"],
+        "seconds": train_seconds,
+        "images_per_s": seen / train_seconds,
+        "eval_seconds": time.perf_counter() - start - train_seconds,
+    }
+
+
+def _epoch_line(record: dict, epochs: int) -> str:
+    return (
+        f"epoch {record['epoch']:3d}/{epochs}  loss {record['train_loss']:.3f}  "
+        f"train {record['train_acc']:.2%}  val {record['val_acc']:.2%}  lr {record['lr']:.4f}  "
+        f"{record['seconds']:.1f} s  {record['images_per_s']:.0f} img/s"
+    )
+
+
 def fit(model: nn.Module, data: CifarData, config: TrainConfig, name: str | None = None, *,
         trace_dir: str | os.PathLike | None = None, deadline: float | None = None) -> History:  # fmt: skip
     """Train ``model`` on ``data`` and return its ``History``.
@@ -312,42 +418,18 @@ def fit(model: nn.Module, data: CifarData, config: TrainConfig, name: str | None
     rank, local_rank, world_size = distributed_context()
     if world_size > 1 and config.batch_size % world_size:
         raise ValueError(f"batch_size {config.batch_size} must be divisible by the {world_size} processes")
-    device = pick_device(config.device)
-    if world_size > 1 and device.type == "cuda":
-        device = torch.device("cuda", local_rank)
-        torch.cuda.set_device(device)
+
     def log(text: str) -> None:
         if rank == 0:
             print(wrap(text))
 
-    precision = pick_precision(device, config.precision)
-    on_cuda = device.type == "cuda"
-    if config.deterministic:
-        make_deterministic()
-    elif on_cuda:
-        torch.backends.cudnn.benchmark = True  # autotune convolutions for the fixed batch shape
-    seed_everything(config.seed)
-    channels_last = config.channels_last and on_cuda
-    model = model.to(device, memory_format=torch.channels_last if channels_last else torch.preserve_format)
-    if config.deterministic and on_cuda:
-        for op in nondeterministic_ops(model):
-            log(f"note: {op} has no deterministic CUDA backward; it runs non-deterministically (warn_only)")
-    compiled = compile_by_default(config, device)
-    step_model = model
-    if compiled:
-        compile_in_place(model)
-    if world_size > 1:
-        from torch.nn.parallel import DistributedDataParallel
-
-        step_model = DistributedDataParallel(
-            model, device_ids=[device.index] if on_cuda else None, find_unused_parameters=skips_whole_branches(model)
-        )
+    setup = _set_up(model, config, local_rank, world_size, log)
 
     def batches(images, labels, train):
         shard = {"rank": rank, "world_size": world_size} if train else {}
         return DeviceBatches(
-            images, labels, config.batch_size // world_size if train else config.eval_batch_size, device,
-            data.mean, data.std, train=train, seed=config.seed, channels_last=channels_last, **shard,
+            images, labels, config.batch_size // world_size if train else config.eval_batch_size, setup.device,
+            data.mean, data.std, train=train, seed=config.seed, channels_last=setup.channels_last, **shard,
         )  # fmt: skip
 
     train_batches = batches(data.train_images, data.train_labels, True)
@@ -359,43 +441,20 @@ def fit(model: nn.Module, data: CifarData, config: TrainConfig, name: str | None
     val_batches = batches(data.val_images, data.val_labels, False)
     optimizer = torch.optim.SGD(
         model.parameters(), lr=config.lr, momentum=config.momentum, nesterov=config.nesterov,
-        weight_decay=config.weight_decay, fused=precision == "fp16" or None,
+        weight_decay=config.weight_decay, fused=setup.precision == "fp16" or None,
     )  # fmt: skip  (fused: the gradient scaler then checks for inf on the device, with no sync per step)
-    scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
-    params = count_parameters(model)
-    history = History(
-        meta={
-            "model": name or type(model).__name__,
-            "params": params,
-            "dataset": data.name,
-            "data_source": data.source,
-            "train_images": len(data.train_labels),
-            "val_images": len(data.val_labels),
-            "test_images": len(data.test_labels),
-            "device": device.type,
-            "hardware": hardware_description(device),
-            "world_size": world_size,
-            "precision": precision,
-            "compiled": compiled,
-            "run_id": secrets.token_hex(8),
-            **environment_summary(),
-        },
-        config=config.to_dict(),
-    )
-    n_train, n_val, n_test = len(data.train_labels), len(data.val_labels), len(data.test_labels)
-    drawn = (n_train + n_val) // data.num_classes
-    data_identity = f"{data.name}: {drawn} per class from train ({n_train} train / {n_val} val), {n_test} test"
-    run = run_identity(history.meta["model"], params, data_identity, world_size, precision, history.config)
-    best_state = None
-    start_epoch = 0
+    scaler = torch.amp.GradScaler(setup.device.type, enabled=setup.precision == "fp16")
+    history = _new_history(model, data, config, name, setup, world_size)
+    run = _identity(history, data)
+    best_state, start_epoch = None, 0
     with _run_folder(config, rank == 0) as folder:
         found = find_checkpoint(folder) if folder is not None and config.resume else None
         if found is not None:
             start_epoch, best_state = _resume(found, run, model, optimizer, scaler, history)
             log(f"Resumed from {found.name} after epoch {start_epoch}")
         processes = f" x {world_size} processes" if world_size > 1 else ""
-        log(f"Training {history.meta['model']} ({params:,} params) on {history.meta['hardware']}{processes}, "
-            f"{precision}{', compiled' if compiled else ''}")  # fmt: skip
+        log(f"Training {history.meta['model']} ({history.meta['params']:,} params) on {history.meta['hardware']}"
+            f"{processes}, {setup.precision}{', compiled' if setup.compiled else ''}")  # fmt: skip
         log(f"  recipe: {describe_config(config)}")
         log(f"  data: {data.describe()}")
         run_start = time.perf_counter() - history.seconds
@@ -405,57 +464,44 @@ def fit(model: nn.Module, data: CifarData, config: TrainConfig, name: str | None
                 history.meta["stopped_early"] = True
                 break
             train_batches.set_epoch(epoch)
-            epoch_start = time.perf_counter()
-            sums = train_one_epoch(step_model, model, train_batches, optimizer, scaler, config, precision,
-                                   epoch, config.progress and rank == 0)  # fmt: skip
+            record = _train_and_validate(setup, model, train_batches, val_batches, optimizer, scaler, config,
+                                         epoch, world_size, config.progress and rank == 0)  # fmt: skip
             if trace_dir is not None:
                 _write_trace(trace_dir, rank, epoch, train_batches)
-            totals = torch.stack([sums["loss_sum"].float(), sums["correct"].float(), torch.tensor(float(sums["seen"]), device=device)])
-            loss_sum, correct, seen = all_reduce_sum(totals, world_size).tolist()
-            train_seconds = time.perf_counter() - epoch_start
-            val_acc = evaluate(model, val_batches, precision)
-            record = {
-                "epoch": epoch + 1,
-                "train_loss": loss_sum / seen,
-                "train_acc": correct / seen,
-                "val_acc": val_acc,
-                "lr": sums["lr"],
-                "seconds": train_seconds,
-                "images_per_s": seen / train_seconds,
-                "eval_seconds": time.perf_counter() - epoch_start - train_seconds,
-            }
             history.epochs.append(record)
-            if history.best_val_acc is None or val_acc > history.best_val_acc:
-                history.best_val_acc, history.best_epoch = val_acc, epoch + 1
+            if history.best_val_acc is None or record["val_acc"] > history.best_val_acc:
+                history.best_val_acc, history.best_epoch = record["val_acc"], epoch + 1
                 best_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
             history.seconds = time.perf_counter() - run_start
-            log(
-                f"epoch {epoch + 1:3d}/{config.epochs}  loss {record['train_loss']:.3f}  "
-                f"train {record['train_acc']:.2%}  val {val_acc:.2%}  lr {record['lr']:.4f}  "
-                f"{train_seconds:.1f} s  {record['images_per_s']:.0f} img/s"
-            )
-            if folder is not None and rank == 0:
-                save_checkpoint(folder, {
-                    "model": model.state_dict(),
-                    "optimizer": optimizer.state_dict(),
-                    "scaler": scaler.state_dict(),
-                    "epoch": epoch + 1,
-                    "history": json.dumps(history.to_dict()),
-                    "best_state": best_state,
-                    "rng": rng_state(),
-                    "run": json.dumps(run),
-                })  # fmt: skip
-            if world_size > 1 and folder is not None:
-                import torch.distributed as dist
-
-                dist.barrier()  # no rank runs ahead of the checkpoint it may have to resume from
+            log(_epoch_line(record, config.epochs))
+            if folder is not None:
+                _save(folder, rank, world_size, model, optimizer, scaler, epoch, history, best_state, run)
     if best_state is None:
         raise TimeoutError("no epoch fitted in the time budget")
     model.load_state_dict(best_state)
-    test_batches = batches(data.test_images, data.test_labels, False)
-    history.test_acc = evaluate(model, test_batches, precision)
+    history.test_acc = evaluate(model, batches(data.test_images, data.test_labels, False), setup.precision)
     log(f"Test accuracy {history.test_acc:.2%} (model from epoch {history.best_epoch}, chosen on validation)")
     return history
+
+
+def _save(folder: Path, rank: int, world_size: int, model, optimizer, scaler, epoch: int, history: History,
+          best_state: dict | None, run: dict) -> None:  # fmt: skip
+    """Rank 0 writes the checkpoint after ``epoch``; every rank waits for it."""
+    if rank == 0:
+        save_checkpoint(folder, {
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "scaler": scaler.state_dict(),
+            "epoch": epoch + 1,
+            "history": json.dumps(history.to_dict()),
+            "best_state": best_state,
+            "rng": rng_state(),
+            "run": json.dumps(run),
+        })  # fmt: skip
+    if world_size > 1:
+        import torch.distributed as dist
+
+        dist.barrier()  # no rank runs ahead of the checkpoint it may have to resume from
 
 
 def _epoch_cost(history: History) -> float:

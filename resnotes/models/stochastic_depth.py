@@ -29,6 +29,11 @@ the subsampling of the releases the paper's results come from.
 always computed, then zeroed per sample (``mode="row"``) or per batch
 (``mode="batch"``) and rescaled by 1 / p_l *during training*, so that the
 test-time network needs no scaling.
+
+Differs from paper: the training loop (``resnotes.train``) clears gradients
+to ``None``, so the optimiser leaves a skipped block's parameters alone in
+that step. The official Torch code updates every parameter in every step, so
+a skipped block there still receives its weight decay and momentum.
 """
 
 from __future__ import annotations
