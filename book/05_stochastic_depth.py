@@ -533,7 +533,8 @@ s110, s1202 = solution_time_saving(110, 0.5), solution_time_saving(1202, 0.5)
 c = (0.8 - (1 - s110)) / s110
 c1202 = c / (c + (1 - c) * 600 / 54)
 print(f"predicted saving: ResNet-110 {s110:.1%}, 1202 layers {s1202:.1%}")
-print(f"outside the blocks: {c:.1%} of ResNet-110's time -> {c1202:.1%} at 1202 layers;")
+print(f"outside the blocks: {c:.1%} of ResNet-110's time,", end=" ")
+print(f"{c1202:.1%} at 1202 layers;")
 print(f"predicted saving there {(1 - c1202) * s1202:.1%}")
 
 # %% [markdown]

@@ -256,7 +256,8 @@ for column, (index, label) in enumerate(
         right = position % 2 == 0  # alternate sides, so that neighbours do not collide
         bottom.annotate(
             ",".join(numbers), (x, y), textcoords="offset points",
-            xytext=(5 if right else -5, 0), ha="left" if right else "right", va="center",
+            xytext=(5 if right else -5, 0), va="center",
+            ha="left" if right else "right",
         )  # fmt: skip
     bottom.set_title(
         f"ours: {len(ours)} runs from the ledger,\nnumbered as in the table below"
