@@ -36,8 +36,8 @@
 # %% [markdown]
 # > **Running this chapter.** In Colab, choose Runtime > Change runtime type > T4 GPU
 # > (the notebook asks for it); the chapter then runs the `fast` profile, not yet
-# > measured on a GPU. A CPU runs `demo`: the training runs below took about 14 minutes
-# > on 2 CPU cores (measured; the other cells were not timed).
+# > measured on a GPU. A CPU runs `demo`: the whole chapter took 10 minutes on 2 CPU
+# > cores (measured; its last cell prints the time of the run shown here).
 
 # %%
 import sys
@@ -294,7 +294,7 @@ print("  " + ", ".join(ratios))
 # 1.7× at $L = 40$ to 3.1× at $L = 124$ in the committed run. The price is
 # time: the recomputed layers run twice, once forward and once again in the
 # backward pass. Pleiss et al. report 15–20% on a GPU; the table above gives
-# the figure for the hardware that ran this notebook (TIME_RATIO in the
+# the figure for the hardware that ran this notebook (1.10× in the
 # committed run, one step timed once, so only roughly).
 #
 # ## Training: DenseNet-BC against a ResNet of the same size
@@ -349,8 +349,8 @@ rn.results_table(runs, extra={"GFLOPs / image": flops})
 # the two 95% intervals overlap widely, so this run does not show DenseNet's
 # parameter efficiency; it shows that both learn at a similar rate here. The
 # cost side is clear: the DenseNet spends 2.7 times the FLOPs of the ResNet,
-# and on this CPU its many thin layers and concatenations made an epoch 4.4
-# times slower (DENSE_EPOCH s against RESNET_EPOCH s).
+# and on this CPU its many thin layers and concatenations made an epoch 4.6
+# times slower (50 s against 11 s).
 #
 # ## Feature reuse inside a trained DenseNet
 #

@@ -36,7 +36,7 @@
 # %% [markdown]
 # > **Running this chapter.** In Colab, choose Runtime > Change runtime type > T4 GPU
 # > (the notebook asks for it); the chapter then runs the `fast` profile, not yet
-# > measured on a GPU. A CPU runs `demo`: the whole chapter took 7 minutes on 2 CPU
+# > measured on a GPU. A CPU runs `demo`: the whole chapter took 8 minutes on 2 CPU
 # > cores (measured; its last cell prints the time of the run shown here).
 
 # %%
@@ -266,15 +266,16 @@ print("The paper: 60 s against 75 s per epoch (80%) for ResNet-110 on a TITAN X.
 # depth, ResNet-32 reached 43.6% test accuracy against 55.7% at constant depth:
 # 12.1 points worse, well beyond the test set's noise (the 95% intervals do not
 # overlap). After 8 epochs on 4,500 images the regulariser only costs
-# accuracy. And an epoch took 63% of the constant-depth time, a saving of 37%,
-# more than the 25% that the active blocks alone predict (11 of 15 on average,
-# below) and more than the paper's 20%. On a CPU almost all the time is spent
-# in the blocks, and the optimiser skips the parameters of a skipped block,
-# which get no gradient in that step; one run's epoch times also vary by
-# 10–20%, so read the saving as roughly a third. (Differs from paper: the
+# accuracy. And an epoch took 84% of the constant-depth time, a saving of 16%:
+# less than the 27% that the active blocks alone predict (11 of 15 on average,
+# below), since the stem, the classifier, the data and the optimiser step do
+# not shrink, and close to the paper's 20%. Epoch times on a shared CPU vary:
+# in three executions of this chapter on this machine while we prepared it,
+# the ratio was 63%, 81% and 84%, so read the saving as somewhere between a
+# sixth and a third. (Differs from paper: our optimiser leaves a skipped
+# block's parameters alone in that step, since they get no gradient; the
 # official Torch code updates every parameter in every step, so a skipped
-# block there still receives its weight decay and momentum; here it does
-# not.)
+# block there still receives its weight decay and momentum.)
 #
 # ## The depth actually used
 #
