@@ -355,8 +355,9 @@ rn.results_table(runs)
 # the paper's are quoted above. One seed of a short schedule can show a
 # trend, not settle a difference of a few tenths of a point.
 #
-# **What the committed run shows.** ARL had the lower training loss from the
-# fourth epoch on and ended ahead on validation (52.0% against 46.8% on 250
+# **What the committed run shows.** ARL had the lower training loss in every
+# epoch but the fourth, where the two were level, and ended ahead on
+# validation (52.0% against 46.8% on 250
 # images), but the two are level on the 1,000 test images: 47.2% against
 # 46.2%, a difference well inside the test set's noise. At depth 56, with one
 # attention module per stage, the paper itself finds only a small gap (5.52%
