@@ -501,11 +501,11 @@ print(
 #   *training* loss between the plain network and the residual one should widen
 #   with depth. Test accuracy is the noisier signal.
 # - *Cost (estimates, not measured).* Under `demo` on a 2-core CPU this chapter's
-#   two depth-32 runs took about 11 minutes. Scaling by FLOPs (0.08, 0.14 and 0.25
-#   GFLOPs per image at depths 20, 32 and 56), the two depth-20 runs take about
-#   7 minutes and the two depth-56 runs about 20. Under `fast` on a T4 GPU, assuming an
-#   effective 2 TFLOP/s, one depth-56 run takes about 4 minutes and one depth-20 run
-#   under 2.
+#   two depth-32 runs took about 5.5 minutes (2.6 and 2.9). Scaling by FLOPs
+#   (0.08, 0.14 and 0.25 GFLOPs per image at depths 20, 32 and 56), the two
+#   depth-20 runs take about 3 minutes and the two depth-56 runs about 10. Under
+#   `fast` on a T4 GPU, assuming an effective 2 TFLOP/s, one depth-56 run takes
+#   about 4 minutes and one depth-20 run under 2.
 # - *Noise.* On the 1,000 test images of `demo`, one run's 95% (Wilson) interval
 #   is about ±3 points near 50% accuracy, and the README's table shows test
 #   accuracies from 41% to 49% for the same recipe on four seeds. Trust a loss

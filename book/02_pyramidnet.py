@@ -551,8 +551,9 @@ for label, net in [
 #   parameters. The multiplicative network also has fewer FLOPs (0.18 against
 #   0.22 GFLOPs per image at depth 32), so it should be a little faster per epoch.
 # - *Cost (estimates, not measured).* Under `demo` on a 2-core CPU, the chapter's
-#   two runs took about 16 minutes; a multiplicative PyramidNet-32 run should take
-#   about as long as the additive one, so about 20 minutes for the pair. Under
+#   two runs took about 9 minutes (3 for the ResNet, 6 for the PyramidNet, whose
+#   epochs are slower); a multiplicative PyramidNet-32 run should take a little
+#   less than the additive one, so about 10 minutes for the pair. Under
 #   `fast` on a T4, assuming an effective 2 TFLOP/s: about 4 minutes per
 #   run at depth 32, 11 to 14 at depth 110 (0.67 and 0.81 GFLOPs per image).
 # - *Noise.* On `demo`'s 1,000 test images a single run's 95% (Wilson) interval is

@@ -621,8 +621,8 @@ print(
 # - *What to look for.* Whether the extra 42% of parameters buys accuracy at this
 #   scale, and what it costs per epoch (0.176 against 0.145 GFLOPs per image).
 # - *Cost (estimates, not measured).* Under `demo` on a 2-core CPU the chapter's
-#   two runs took about 14 minutes; scaling by FLOPs, the DenseNet-BC-40 run is most
-#   of it, about 12 minutes, and the $\theta = 1$ run about 15. Under `fast` on a T4,
+#   two runs took about 8 minutes, almost 7 of them for the DenseNet-BC-40 run;
+#   scaling by FLOPs, the $\theta = 1$ run takes about 8. Under `fast` on a T4,
 #   assuming an effective 2 TFLOP/s, DenseNet-BC-100 takes about 10 minutes and
 #   the $\theta = 1$ network 13; DenseNets use a GPU less well than ResNets (many
 #   thin layers and concatenations), so take these as lower bounds.

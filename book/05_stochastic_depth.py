@@ -565,8 +565,8 @@ print(f"predicted saving there {(1 - c1202) * s1202:.1%}")
 #   depths are), so any difference in accuracy comes from *which* blocks are dropped.
 #   Repeat the lesion study on both and compare the first block.
 # - *Cost (estimates, not measured).* Under `demo` on a 2-core CPU the chapter's
-#   two runs took about 11 minutes in all, so the extra uniform run takes about
-#   5 minutes. Under `fast` on a T4 (ResNet-110, 0.51 GFLOPs per image), assuming an
+#   two runs took about 6.5 minutes in all, so the extra uniform run, which runs
+#   fewer blocks, takes about 2.5 minutes. Under `fast` on a T4 (ResNet-110, 0.51 GFLOPs per image), assuming an
 #   effective 2 TFLOP/s, about 8 to 9 minutes for a constant-depth run and about
 #   three quarters of that with stochastic depth.
 # - *Noise.* One run's 95% (Wilson) interval on `demo`'s 1,000 test images is about
