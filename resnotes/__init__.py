@@ -1,15 +1,19 @@
 """resnotes: the package behind the book's chapters on deep residual networks.
 
-- ``resnotes.models``: the architectures and a registry of them;
-- ``resnotes.data``: CIFAR as uint8 tensors (``datasets``), augmented in whole
-  batches on the device (``batches``);
-- ``resnotes.config``: ``TrainConfig``, the ``smoke``, ``demo``, ``fast`` and
-  ``paper`` profiles (also importable from ``resnotes.profiles``), the papers'
-  recipes, and ``make_config``;
-- ``resnotes.train``: ``fit``, ``evaluate`` and the command line;
-- ``resnotes.checkpoint`` and ``resnotes.files``: the run folder, safe writes;
-- ``resnotes.plot``, ``resnotes.report``, ``resnotes.ledger``: figures, tables, results;
-- ``resnotes.exercises``: ``check``, the self-checks of the chapters' exercises.
+The readable core:
+
+- ``resnotes.models``: one module per family of networks, and their registry;
+- ``resnotes.datasets``: CIFAR as uint8 tensors, its subsets and validation
+  split; ``resnotes.batches``: batches augmented on the device;
+- ``resnotes.config``: ``TrainConfig``, the run profiles, the papers' recipes;
+- ``resnotes.train``: ``fit`` and ``evaluate``, the training loop;
+- ``resnotes.analysis``, ``plot``, ``report``: what the chapters measure and show;
+- ``resnotes.ledger``: the results ledger; ``resnotes.exercises``: ``check``.
+
+The machinery beside it: ``engine`` (device, precision, compilation, several
+GPUs), ``runs`` and ``checkpoint`` (the run folder), ``datafiles`` and ``cache``
+(reading files safely, and fast), ``files`` (safe writes), ``runtime``,
+``cli`` (``python -m resnotes.train``) and ``bench``.
 
 The names a chapter uses most are also here, so that a chapter opens with
 ``import resnotes as rn`` (they are imported on first use, so that
@@ -21,21 +25,34 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 # public name -> the module that defines it
 _PUBLIC = {
-    "create_model": "models", "get_spec": "models", "list_models": "models",
-    "count_parameters": "models", "count_flops": "models",
-    "load_cifar": "data", "DeviceBatches": "data",
-    "get_profile": "config", "make_config": "config", "paper_recipe": "config",
-    "fit": "train", "evaluate": "train", "History": "train",
-    "Table": "report", "banner": "report", "results_table": "report", "paper_table": "report",
-    "wilson_interval": "report", "compare": "report",
+    "create_model": "models",
+    "get_spec": "models",
+    "list_models": "models",
+    "count_parameters": "models",
+    "count_flops": "models",
+    "load_cifar": "datasets",
+    "DeviceBatches": "batches",
+    "model_device": "runtime",
+    "get_profile": "config",
+    "make_config": "config",
+    "paper_recipe": "config",
+    "fit": "train",
+    "evaluate": "train",
+    "History": "train",
+    "Table": "report",
+    "banner": "report",
+    "results_table": "report",
+    "paper_table": "report",
+    "wilson_interval": "report",
+    "compare": "report",
     "learning_curves": "plot",
     "check": "exercises",
     "record_runs": "ledger",
-}  # fmt: skip
+}
 
 __all__ = ["start_chapter", "chapter_time", *_PUBLIC]
 
@@ -60,16 +77,22 @@ def start_chapter(data=None):
 
 
 def chapter_time() -> str:
-    """'This chapter ran in 12 min 03 s (profile demo, on ...)', since ``start_chapter``."""
+    """'This chapter ran in 12 min 03 s (profile demo, on ...)', since
+    ``start_chapter``."""
     from .config import get_profile
     from .runtime import hardware_description, pick_device
 
     if _stopwatch is None:
-        raise RuntimeError("chapter_time() needs start_chapter() to have run first, at the top of the chapter")
+        raise RuntimeError(
+            "chapter_time() needs start_chapter() to have run first, at the top of the "
+            "chapter"
+        )
     where = hardware_description(pick_device())
     from .report import wrap
 
-    return wrap(f"This chapter ran in {_stopwatch} (profile {get_profile().name!r}, {where}).")
+    return wrap(
+        f"This chapter ran in {_stopwatch} (profile {get_profile().name!r}, {where})."
+    )
 
 
 def __getattr__(name: str) -> Any:

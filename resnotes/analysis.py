@@ -15,7 +15,9 @@ from torch.utils._pytree import tree_flatten
 from .runtime import model_device
 
 
-def gradient_norms_per_unit(model: nn.Module, units: list[nn.Module], images: torch.Tensor, labels: torch.Tensor) -> list[float]:
+def gradient_norms_per_unit(
+    model: nn.Module, units: list[nn.Module], images: torch.Tensor, labels: torch.Tensor
+) -> list[float]:
     """The norm of the loss gradient with respect to each unit's output.
 
     One forward and backward pass of cross-entropy on ``images`` (float,
@@ -47,7 +49,9 @@ def lesioned(unit: nn.Module):
     """Delete a residual unit's branch at test time: inside the block, the unit
     computes only its shortcut (``unit.skip``), as in Veit et al. (2016)."""
     if not hasattr(unit, "skip"):
-        raise TypeError(f"{type(unit).__name__} has no skip(); only residual units can be lesioned")
+        raise TypeError(
+            f"{type(unit).__name__} has no skip(); only residual units can be lesioned"
+        )
     unit.forward = unit.skip
     try:
         yield unit
@@ -57,9 +61,13 @@ def lesioned(unit: nn.Module):
 
 @torch.no_grad()
 def lesion_study(model: nn.Module, units: list[nn.Module], batches) -> list[float]:
-    """Accuracy of ``model`` on ``batches`` with each unit deleted in turn (on the model's device)."""
+    """Accuracy of ``model`` on ``batches`` with each unit deleted in turn, on the
+    model's device (``DeviceBatches`` are moved there once, not once per unit)."""
+    from .batches import DeviceBatches
     from .train import evaluate
 
+    if isinstance(batches, DeviceBatches):
+        batches = batches.to(model_device(model))
     accuracies = []
     for unit in units:
         with lesioned(unit):
@@ -68,11 +76,17 @@ def lesion_study(model: nn.Module, units: list[nn.Module], batches) -> list[floa
 
 
 @torch.no_grad()
-def unit_output_shapes(model: nn.Module, units: list[nn.Module], input_size=(1, 3, 32, 32)) -> list[tuple[int, ...]]:
-    """The output shape (B, C, H, W) of every unit, read with forward hooks on one pass."""
+def unit_output_shapes(
+    model: nn.Module, units: list[nn.Module], input_size=(1, 3, 32, 32)
+) -> list[tuple[int, ...]]:
+    """The output shape (B, C, H, W) of every unit, read with forward hooks on one
+    pass."""
     device = model_device(model)
     shapes: list[tuple[int, ...]] = []
-    handles = [unit.register_forward_hook(lambda _m, _i, out: shapes.append(tuple(out.shape))) for unit in units]
+    handles = [
+        unit.register_forward_hook(lambda _m, _i, out: shapes.append(tuple(out.shape)))
+        for unit in units
+    ]
     was_training = model.training
     try:
         model.eval()
@@ -138,7 +152,9 @@ def peak_memory(step: Callable[[], object], device: torch.device | str = "cpu") 
     return tracker.peak
 
 
-def training_step_memory(model: nn.Module, batch_size: int, num_classes: int = 10) -> int:
+def training_step_memory(
+    model: nn.Module, batch_size: int, num_classes: int = 10
+) -> int:
     """Peak memory of one forward and backward pass of cross-entropy on a random batch
     of 32x32 images, on the model's device."""
     device = model_device(model)
@@ -156,7 +172,9 @@ def training_step_memory(model: nn.Module, batch_size: int, num_classes: int = 1
 
 
 @torch.no_grad()
-def dense_feature_reuse(block: nn.Module, next_weight: torch.Tensor | None = None) -> torch.Tensor:
+def dense_feature_reuse(
+    block: nn.Module, next_weight: torch.Tensor | None = None
+) -> torch.Tensor:
     """The DenseNet paper's Figure 5 for one dense block.
 
     Entry ``[s, l - 1]`` is the average absolute weight that the first
@@ -170,10 +188,14 @@ def dense_feature_reuse(block: nn.Module, next_weight: torch.Tensor | None = Non
     layers = list(block.layers)
     k = layers[0].growth_rate
     k0 = layers[0].in_channels
-    targets = [layer.conv1.weight for layer in layers] + ([next_weight] if next_weight is not None else [])
+    targets = [layer.conv1.weight for layer in layers] + (
+        [next_weight] if next_weight is not None else []
+    )
     reuse = torch.full((len(layers) + 1, len(targets)), float("nan"))
     for l, weight in enumerate(targets, start=1):
-        per_channel = weight.abs().transpose(0, 1).flatten(1).mean(1)  # mean |w| per input channel
+        per_channel = (
+            weight.abs().transpose(0, 1).flatten(1).mean(1)
+        )  # mean |w| per input channel
         reuse[0, l - 1] = per_channel[:k0].mean()
         for s in range(1, l):
             reuse[s, l - 1] = per_channel[k0 + (s - 1) * k : k0 + s * k].mean()

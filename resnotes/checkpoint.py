@@ -1,20 +1,24 @@
-"""A run's folder: its checkpoint (saved and loaded side by side), its lock, and
-the check that a resumed run is the same run.
+"""A run's checkpoint: written so that a crash loses nothing, read so that nothing
+in the file is trusted.
 
-The folder holds ``last.pt``, written after every epoch, and ``previous.pt``,
-the one before it. Each write goes to a fresh temporary file that is renamed
-into place once complete (``resnotes.files.atomic_write``), so a crash at any
-moment leaves at least one whole checkpoint. Checkpoints load with
-``torch.load(weights_only=True)``: they hold tensors and plain values only, and
-a file that holds anything else is refused, never unpickled.
+The run folder holds ``last.pt``, written after every epoch, and
+``previous.pt``, the one before it. Each write goes to a fresh temporary file
+that is renamed into place once complete (``resnotes.files.atomic_write``), so a
+crash at any moment leaves at least one whole checkpoint.
+
+Checkpoints load with ``torch.load(weights_only=True)``: they hold tensors and
+plain values only. A file that names any Python object is refused as unsafe,
+never unpickled, and the advice to load it with ``weights_only=False`` is never
+given. Every field is then checked for its type and range, so that a file of the
+right shape with the wrong content is named, not a traceback.
 """
 
 from __future__ import annotations
 
-import datetime
 import json
 import os
 import pickle
+import re
 from pathlib import Path
 from typing import Any
 
@@ -24,35 +28,48 @@ from .files import atomic_write, remove_stale_temporaries
 
 CHECKPOINT_NAME = "last.pt"
 PREVIOUS_NAME = "previous.pt"
-LOCK_NAME = "lock"
-FIELDS = ("model", "optimizer", "scaler", "epoch", "history", "best_state", "rng", "run")
+FIELDS = (
+    "model",
+    "optimizer",
+    "scaler",
+    "epoch",
+    "history",
+    "best_state",
+    "rng",
+    "run",
+)
+AFRESH = (
+    "or start afresh with --no-resume (resume=False), which keeps the old files aside"
+)
 
 
 class CheckpointError(RuntimeError):
     """A checkpoint that cannot be used: unreadable, unsafe, or from another run."""
 
 
-class RunLockedError(RuntimeError):
-    """Another process is training into the same run folder."""
-
-
 def save_checkpoint(folder: str | os.PathLike, state: dict[str, Any]) -> Path:
-    """Write ``state`` as ``folder/last.pt``; the checkpoint it replaces becomes ``previous.pt``."""
+    """Write ``state`` as ``folder/last.pt``; the one it replaces becomes
+    ``previous.pt``."""
     missing = [name for name in FIELDS if name not in state]
     if missing:
         raise ValueError(f"a checkpoint needs the fields {', '.join(missing)}")
     path = Path(folder) / CHECKPOINT_NAME
-    remove_stale_temporaries(path)  # from a run that was killed while writing (the run lock excludes others)
+    remove_stale_temporaries(
+        path
+    )  # a killed run's; the run lock excludes other writers
 
     def keep_previous() -> None:
         if path.is_file():
             os.replace(path, path.with_name(PREVIOUS_NAME))
 
-    return atomic_write(path, lambda file: torch.save(state, file), before_replace=keep_previous)
+    return atomic_write(
+        path, lambda file: torch.save(state, file), before_replace=keep_previous
+    )
 
 
 def find_checkpoint(folder: str | os.PathLike) -> Path | None:
-    """``last.pt``, else ``previous.pt`` (a crash between the two renames leaves only it), else None."""
+    """``last.pt``, else ``previous.pt`` (a crash between two renames leaves only
+    it)."""
     for name in (CHECKPOINT_NAME, PREVIOUS_NAME):
         path = Path(folder) / name
         if path.exists():
@@ -61,137 +78,128 @@ def find_checkpoint(folder: str | os.PathLike) -> Path | None:
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
-    """Read a checkpoint safely; any problem raises ``CheckpointError`` naming the file and what to do."""
+    """Read a checkpoint safely; any problem raises ``CheckpointError`` naming the
+    file and what to do. ``history`` and ``run`` come back parsed from JSON."""
     path = Path(path)
-    afresh = "or start afresh with --no-resume (resume=False), which keeps the old files aside"
     if path.is_dir():
-        raise CheckpointError(f"{path} is a folder, not a checkpoint: move it away, {afresh}.")
+        raise CheckpointError(
+            f"{path} is a folder, not a checkpoint: move it away, {AFRESH}."
+        )
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        if "Unsupported global" in str(exc):
+        named = re.search(r"GLOBAL\s+([\w.]+)", str(exc), re.IGNORECASE)
+        if named:
             raise CheckpointError(
-                f"refusing to load {path}: it holds objects other than tensors and plain values, which "
-                f"torch.load(weights_only=True) will not unpickle. Delete it if you did not write it, {afresh}."
-            ) from exc
-        raise _corrupt(path, exc, afresh) from exc
-    except Exception as exc:
-        raise _corrupt(path, exc, afresh) from exc
-    if not isinstance(state, dict) or any(name not in state for name in FIELDS):
-        missing = [n for n in FIELDS if not isinstance(state, dict) or n not in state]
+                f"refusing to load {path}: it is unsafe. It names the Python object "
+                f"{named.group(1)}, which loading would call, and so could run code; a "
+                "resnotes checkpoint holds only tensors and plain values. Delete it if "
+                "you "
+                f"did not write it, {AFRESH}."
+            ) from None
+        raise _corrupt(path, exc) from None
+    except Exception as exc:  # noqa: BLE001 (a damaged file fails in many ways)
+        raise _corrupt(path, exc) from None
+    problem = _field_problem(state)
+    if problem:
         raise CheckpointError(
-            f"{path} is not a resnotes checkpoint of this version (missing {', '.join(missing)}); "
-            f"move it away, {afresh}."
+            f"{path} is not a resnotes checkpoint of this version ({problem}); "
+            f"move it away, {AFRESH}."
         )
-    return state
+    return {
+        **state,
+        "history": json.loads(state["history"]),
+        "run": json.loads(state["run"]),
+    }
 
 
-def _corrupt(path: Path, exc: Exception, afresh: str) -> CheckpointError:
+def _corrupt(path: Path, exc: Exception) -> CheckpointError:
     previous = path.with_name(PREVIOUS_NAME)
     kept = (
-        f" The previous checkpoint, {previous}, was kept: rename it to {CHECKPOINT_NAME} to resume from it,"
+        f" The previous checkpoint, {previous}, was kept: rename it to "
+        f"{CHECKPOINT_NAME} to resume from it,"
         if previous.is_file() and previous != path
         else " Delete it,"
     )
-    reason = str(exc).splitlines()[0][:200] if str(exc) else ""
+    # torch's own message may advise weights_only=False: only its kind is shown.
     return CheckpointError(
-        f"cannot read the checkpoint {path} ({type(exc).__name__}: {reason}); it is truncated or corrupt."
-        f"{kept} {afresh}."
+        f"cannot read the checkpoint {path} ({type(exc).__name__}); it is truncated or "
+        f"corrupt.{kept} {AFRESH}."
     )
+
+
+def _is_tensor_dict(value: Any) -> bool:
+    return isinstance(value, dict) and all(
+        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in value.items()
+    )
+
+
+def _json_object(text: Any) -> dict | None:
+    if not isinstance(text, str):
+        return None
+    try:
+        value = json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _field_problem(state: Any) -> str | None:
+    """Why ``state`` is not a checkpoint this version wrote, or None."""
+    if not isinstance(state, dict):
+        return f"it holds a {type(state).__name__}, not a dictionary"
+    missing = [name for name in FIELDS if name not in state]
+    if missing:
+        return f"missing {', '.join(missing)}"
+    epoch = state["epoch"]
+    if type(epoch) is not int or epoch < 1:
+        return f"'epoch' must be an integer >= 1, got {epoch!r:.40}"
+    for name in ("model", "best_state"):
+        if not _is_tensor_dict(state[name]):
+            return f"'{name}' must map names to tensors"
+    for name in ("optimizer", "scaler", "rng"):
+        if not isinstance(state[name], dict):
+            return f"'{name}' must be a dictionary, got {type(state[name]).__name__}"
+    history, run = _json_object(state["history"]), _json_object(state["run"])
+    if history is None or run is None:
+        return f"'{'history' if history is None else 'run'}' must be a JSON object"
+    keys = ("meta", "epochs", "best_epoch", "best_val_acc", "seconds")
+    if any(key not in history for key in keys) or not isinstance(
+        history["epochs"], list
+    ):
+        return "'history' lacks a run's meta, epochs or best epoch"
+    if len(history["epochs"]) != epoch:
+        return f"'history' has {len(history['epochs'])} epochs, 'epoch' says {epoch}"
+    return None
 
 
 def check_same_run(path: Path, saved: dict[str, Any], now: dict[str, Any]) -> None:
     """Refuse to resume when what the run computes would change.
 
-    ``saved`` and ``now`` are run descriptions (``run_identity``): the model,
-    its parameter count, the data, the process count, the precision and every
-    setting of the config that changes the result.
+    ``saved`` and ``now`` are run identities (``resnotes.runs.run_identity``):
+    the model, its parameter count, the data and its fingerprint, the process
+    count, the precision that runs, and every setting that changes the result.
     """
     from .config import RESUMABLE_CHANGES
 
     differences = []
     for key in sorted(set(saved) | set(now)):
-        if key == "config":
-            continue
-        if saved.get(key) != now.get(key):
-            differences.append(f"{key}: {saved.get(key)!r} in the checkpoint, {now.get(key)!r} now")
-    old_config, new_config = saved.get("config", {}), now.get("config", {})
+        if key != "config" and saved.get(key) != now.get(key):
+            differences.append(
+                f"{key}: {saved.get(key)!r} in the checkpoint, {now.get(key)!r} now"
+            )
+    old_config, new_config = saved.get("config") or {}, now.get("config") or {}
     for key in new_config:
         if key not in RESUMABLE_CHANGES and old_config.get(key) != new_config[key]:
-            differences.append(f"{key}: {old_config.get(key)!r} in the checkpoint, {new_config[key]!r} now")
+            differences.append(
+                f"{key}: {old_config.get(key)!r} in the checkpoint, "
+                f"{new_config[key]!r} now"
+            )
     if differences:
         listed = "\n  ".join(differences)
         raise CheckpointError(
-            f"{path} belongs to a different run; resuming would mix two runs. What differs:\n  {listed}\n"
+            f"{path} belongs to a different run; resuming would mix two runs. "
+            f"What differs:\n  {listed}\n"
             "Run the original command to resume it, use another --out folder, "
             "or start afresh with --no-resume (the old files are kept aside)."
         )
-
-
-def run_identity(model_name: str, params: int, data_description: str, world_size: int, precision: str, config: dict) -> dict[str, Any]:
-    """What makes two runs the same run (see ``check_same_run``)."""
-    return {
-        "model": model_name,
-        "params": int(params),
-        "data": data_description,
-        "world_size": int(world_size),
-        "precision": precision,
-        "config": json.loads(json.dumps(config)),
-    }
-
-
-def set_aside(folder: str | os.PathLike) -> Path | None:
-    """Move an old run's files into ``folder/replaced-<time>/`` so that a fresh start loses nothing."""
-    folder = Path(folder)
-    old = [folder / n for n in (CHECKPOINT_NAME, PREVIOUS_NAME, "history.json") if (folder / n).exists()]
-    if not old:
-        return None
-    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S-%f")
-    target = folder / f"replaced-{stamp}"
-    target.mkdir()
-    for path in old:
-        os.replace(path, target / path.name)
-    return target
-
-
-class RunLock:
-    """An exclusive lock on a run folder for as long as a run trains into it.
-
-    The lock is an ``fcntl.flock`` on ``folder/lock``, which holds the owner's
-    process id. The operating system releases it when the process ends, however
-    it ends, so a killed run never leaves a stale lock. On systems without
-    ``fcntl`` (Windows) no lock is taken.
-    """
-
-    def __init__(self, folder: str | os.PathLike):
-        self.path = Path(folder) / LOCK_NAME
-        self.file = None
-
-    def __enter__(self) -> "RunLock":
-        try:
-            import fcntl
-        except ImportError:  # pragma: no cover - Windows
-            return self
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
-        self.file = os.fdopen(fd, "r+")
-        try:
-            fcntl.flock(self.file, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            owner = self.file.read().strip() or "unknown"
-            self.file.close()
-            self.file = None
-            raise RunLockedError(
-                f"another run (process {owner}) is training into {self.path.parent}; "
-                "wait for it to finish, or use another --out folder"
-            ) from None
-        self.file.seek(0)
-        self.file.truncate()
-        self.file.write(str(os.getpid()))
-        self.file.flush()
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        if self.file is not None:
-            self.file.close()  # closing releases the flock
-            self.file = None

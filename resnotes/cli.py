@@ -1,24 +1,73 @@
-"""Argument types shared by the two command lines (``resnotes.train``, ``resnotes.bench``):
-each refuses a bad value with a message that names the rule."""
+"""The command line ``python -m resnotes.train``, and the argument types it shares
+with ``python -m resnotes.bench``.
+
+Every bad input ends in a short message on stderr, never a traceback. Exit
+status: 0 done, 1 a failure at run time (data, checkpoint, disk), 2 a bad
+argument, 130 interrupted by Ctrl-C, 143 stopped by SIGTERM (what ``timeout``
+and job schedulers send). Importing this module imports only the standard
+library, so that an interrupt during the heavy imports can be handled too.
+"""
 
 from __future__ import annotations
 
 import argparse
 import math
+import os
+import signal
+import sys
+from pathlib import Path
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, turned into an exception so that a run stops the way Ctrl-C stops it."""
+
+
+def _on_sigterm(signum, frame):
+    raise Terminated
+
+
+def end_quietly_on_interrupt() -> None:
+    """Ctrl-C or SIGTERM before ``main`` runs (during the imports): a one-line message
+    and exit status 130 or 143, instead of a traceback, since nothing was written
+    yet."""
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    default_hook = sys.excepthook
+
+    def hook(kind, value, traceback):
+        if issubclass(kind, KeyboardInterrupt):
+            how = (
+                "Stopped by SIGTERM" if issubclass(kind, Terminated) else "Interrupted"
+            )
+            print(
+                f"\n{how} before training started; nothing was written.",
+                file=sys.stderr,
+            )
+            sys.stderr.flush()
+            os._exit(143 if issubclass(kind, Terminated) else 130)
+        default_hook(kind, value, traceback)
+
+    sys.excepthook = hook
 
 
 def at_least(minimum: int, below: int | None = None, below_label: str = ""):
-    """An integer >= ``minimum`` (and < ``below``, shown as ``below_label``, when given)."""
+    """An integer >= ``minimum`` (and < ``below``, shown as ``below_label``, when
+    given)."""
 
     def parse(text: str) -> int:
         try:
             value = int(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"must be an integer >= {minimum}, got {text!r}") from None
+            raise argparse.ArgumentTypeError(
+                f"must be an integer >= {minimum}, got {text!r}"
+            ) from None
         if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be an integer >= {minimum}, got {text}")
+            raise argparse.ArgumentTypeError(
+                f"must be an integer >= {minimum}, got {text}"
+            )
         if below is not None and value >= below:
-            raise argparse.ArgumentTypeError(f"must be an integer < {below_label or below}, got {text}")
+            raise argparse.ArgumentTypeError(
+                f"must be an integer < {below_label or below}, got {text}"
+            )
         return value
 
     return parse
@@ -29,7 +78,251 @@ def positive_number(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number > 0, got {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"must be a number > 0, got {text!r}"
+        ) from None
     if not value > 0 or not math.isfinite(value):
         raise argparse.ArgumentTypeError(f"must be a number > 0, got {text}")
     return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .config import PRECISIONS, PROFILES
+    from .models import list_models
+
+    parser = argparse.ArgumentParser(
+        prog="python -m resnotes.train",
+        description=(
+            "Train a registered model on CIFAR-10 or CIFAR-100 under a run profile. "
+            "The run writes OUT/<model>-<dataset>-<profile>-seed<seed>/last.pt after "
+            "every epoch (and keeps the one before as previous.pt) and history.json at "
+            "the end; the same command resumes it."
+        ),
+        epilog=(
+            "Multi-GPU: torchrun --nproc_per_node=K -m resnotes.train ... runs "
+            "DistributedDataParallel; each process trains on its own shard of every "
+            "epoch, --batch-size stays the global batch, and only rank 0 writes "
+            "checkpoints, logs and the ledger. Exit status: 0 done, 1 a failure at run "
+            "time (data, checkpoint, disk), 2 a bad argument, 130 interrupted, 143 "
+            "stopped by SIGTERM (run the same command to resume)."
+        ),
+    )
+    add = parser.add_argument
+    add(
+        "--model",
+        required=True,
+        metavar="NAME",
+        help=f"a registered model: {', '.join(list_models())}",
+    )
+    add("--dataset", default="cifar10", choices=["cifar10", "cifar100"])
+    add(
+        "--profile",
+        default=None,
+        choices=list(PROFILES),
+        help="default: $RESNOTES_PROFILE, else fast on a GPU and demo otherwise; under "
+        "paper the model's own published recipe applies",
+    )
+    add("--epochs", type=at_least(1), help="override the profile's number of epochs")
+    add("--batch-size", type=at_least(1), help="override the profile's batch size")
+    add("--lr", type=positive_number, help="override the profile's peak learning rate")
+    add(
+        "--train-per-class",
+        type=at_least(1),
+        help="images per class drawn from train (10%% of them held out for validation)",
+    )
+    add("--test-per-class", type=at_least(1), help="images per class drawn from test")
+    add(
+        "--seed",
+        type=at_least(0, below=2**63, below_label="2**63"),
+        default=0,
+        help="seed for the weights, the data order and the augmentation (default: 0)",
+    )
+    add(
+        "--precision",
+        default="auto",
+        choices=PRECISIONS,
+        help="auto: bf16 on GPUs of compute capability >= 8.0, fp16 with a gradient "
+        "scaler below, fp32 on the CPU",
+    )
+    add(
+        "--compile",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="torch.compile the training step (default: on for CUDA under paper)",
+    )
+    add(
+        "--deterministic",
+        action="store_true",
+        help="deterministic GPU kernels where they exist (slower)",
+    )
+    add("--out", default="runs", help="folder for the run folders (default: runs/)")
+    add(
+        "--no-resume",
+        action="store_true",
+        help=(
+            "start afresh; an earlier run's files move to a replaced-<time>/ subfolder"
+        ),
+    )
+    add(
+        "--ledger",
+        default=None,
+        metavar="DIR",
+        help="also write the run's results record (JSON) into DIR, e.g. results/",
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return _run(parser, args)
+    except KeyboardInterrupt as stop:
+        return _interrupted(stop, getattr(args, "run_folder", None))
+
+
+def _run(parser: argparse.ArgumentParser, args) -> int:
+    from .checkpoint import CheckpointError
+    from .config import get_profile, make_config
+    from .datasets import DataFormatError, DataNotFoundError, load_cifar
+    from .engine import distributed_context
+    from .files import WriteError
+    from .models import create_model, get_spec
+    from .runs import RunLockedError
+    from .runtime import seed_everything
+    from .train import fit
+
+    try:
+        get_spec(args.model)
+        profile = get_profile(args.profile)
+        config = make_config(
+            args.model,
+            profile,
+            args.dataset,
+            epochs=args.epochs,
+            lr=args.lr,
+            batch_size=args.batch_size,
+            seed=args.seed,
+            precision=args.precision,
+            compile=args.compile,
+            deterministic=args.deterministic,
+            resume=not args.no_resume,
+        )
+    except ValueError as err:
+        parser.error(str(err))
+    out = Path(args.out) / f"{args.model}-{args.dataset}-{profile.name}-seed{args.seed}"
+    config.checkpoint_dir, args.run_folder = str(out), out
+    rank, _, world_size = distributed_context()
+    try:
+        if rank == 0:
+            _check_writable(out, "--out")
+            if args.ledger:
+                _check_writable(Path(args.ledger), "--ledger")
+        subset = profile.data_kwargs()
+        for key in ("train_per_class", "test_per_class"):
+            if getattr(args, key) is not None:
+                subset[key] = getattr(args, key)
+        try:
+            data = load_cifar(args.dataset, **subset, seed=args.seed)
+        except DataFormatError:
+            raise
+        except ValueError as err:
+            parser.error(str(err))  # a subset that the data cannot give
+        seed_everything(args.seed)  # the initial weights depend on the seed too
+        model = create_model(args.model, num_classes=data.num_classes)
+        changed = {"epochs": args.epochs, "batch size": args.batch_size, "lr": args.lr}
+        changed = {k: v for k, v in changed.items() if v is not None}
+        if rank == 0:
+            print(
+                f"profile {profile.name!r}"
+                + (f", overridden: {changed}" if changed else "")
+            )
+        history = fit(model, data, config, name=args.model)
+        if rank == 0:
+            history.to_json(out / "history.json")
+            print(history.summary())
+            if args.ledger:
+                _write_ledger(
+                    history,
+                    model,
+                    args.model,
+                    data.num_classes,
+                    world_size,
+                    args.ledger,
+                )
+    except KeyboardInterrupt:
+        raise
+    except (
+        CheckpointError,
+        RunLockedError,
+        DataNotFoundError,
+        DataFormatError,
+        WriteError,
+        FloatingPointError,
+    ) as exc:
+        return _fail(str(exc))
+    except OSError as exc:
+        return _fail(f"{exc.strerror or exc} ({exc.filename or out})")
+    finally:
+        if world_size > 1:
+            import torch.distributed as dist
+
+            if dist.is_initialized():
+                dist.destroy_process_group()
+    return 0
+
+
+def _fail(message: str) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return 1
+
+
+def _interrupted(stop: KeyboardInterrupt, run_folder: Path | None) -> int:
+    """A one-line message: what was kept, and how to go on."""
+    how = "Stopped by SIGTERM" if isinstance(stop, Terminated) else "Interrupted"
+    if run_folder is not None and (run_folder / "last.pt").is_file():
+        where = run_folder
+        print(
+            f"\n{how}. The checkpoint of the last finished epoch is kept in {where}; "
+            "run the same command to resume.",
+            file=sys.stderr,
+        )
+    else:
+        print(
+            f"\n{how} before the first epoch finished; no checkpoint was written. "
+            "Run the same command to start again.",
+            file=sys.stderr,
+        )
+    return 143 if isinstance(stop, Terminated) else 130
+
+
+def _check_writable(folder: Path, flag: str) -> None:
+    """Fail before any work when ``folder`` cannot be created or written."""
+    from .files import WriteError
+
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".write-test-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise WriteError(
+            f"{flag} {folder} cannot be written: {exc.strerror or exc}"
+        ) from None
+
+
+def _write_ledger(history, model, name: str, num_classes: int, world_size: int, folder):
+    from .ledger import LedgerError, make_record, write_record
+    from .models import count_flops, get_spec
+
+    try:
+        record = make_record(
+            history,
+            model_kwargs={**get_spec(name).kwargs, "num_classes": num_classes},
+            flops_per_image=count_flops(model),
+            world_size=world_size,
+        )
+        print(f"results record: {write_record(record, folder)}")
+    except LedgerError as exc:  # e.g. the ledger already holds this run's record
+        print(f"results record not written: {exc}")

@@ -18,6 +18,7 @@ profile and overrides to a ``TrainConfig``.
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import asdict, dataclass, fields
 from typing import Any
@@ -26,6 +27,7 @@ import torch
 
 SCHEDULES = ("step", "cosine", "onecycle")
 PRECISIONS = ("auto", "bf16", "fp16", "fp32")
+MAX_SEED = 2**63  # exclusive: torch.manual_seed takes a 64-bit integer
 
 
 @dataclass
@@ -36,56 +38,53 @@ class TrainConfig:
     momentum: float = 0.9
     nesterov: bool = False
     weight_decay: float = 1e-4
-    schedule: str = "step"  # "step" (/lr_decay at each milestone), "cosine" or "onecycle"
-    milestones: tuple[float, ...] = (0.5, 0.75)  # "step": fractions of training where the lr drops
+    schedule: str = (
+        "step"  # "step" (x lr_decay at each milestone), "cosine", "onecycle"
+    )
+    milestones: tuple[float, ...] = (0.5, 0.75)  # "step": fractions of training
     lr_decay: float = 0.1  # "step": the factor at each milestone (WRN uses 0.2)
     warmup_epochs: float = 0.0  # linear warm-up from lr/10 (onecycle: from lr/25)
     label_smoothing: float = 0.0
     seed: int = 0
     device: str = "auto"  # "auto" picks cuda, then mps, then cpu
-    precision: str = "auto"  # "auto": bf16 on CUDA >= 8.0, fp16 (with a gradient scaler) below, fp32 elsewhere
+    precision: str = "auto"  # bf16 on CUDA >= 8.0, fp16 (scaled) below, fp32 elsewhere
     channels_last: bool = True  # on CUDA only
-    compile: bool | None = None  # torch.compile; None: on for CUDA under the fast and paper profiles
+    compile: bool | None = None  # torch.compile; None: on for CUDA under paper
     deterministic: bool = False  # deterministic GPU kernels where they exist (slower)
     eval_batch_size: int = 500
-    checkpoint_dir: str | None = None  # write last.pt here after every epoch (rank 0 only)
+    checkpoint_dir: str | None = None  # write last.pt here after every epoch
     resume: bool = True  # continue from checkpoint_dir/last.pt when it exists
     profile: str = "custom"  # recorded in the history only
     progress: bool = True  # tqdm bars (the per-epoch lines print regardless)
 
     def __post_init__(self) -> None:
-        def check(ok: bool, message: str) -> None:
-            if not ok:
-                raise ValueError(message)
-
-        check(_is_int(self.epochs) and self.epochs >= 1, f"epochs must be an integer >= 1, got {self.epochs!r}")
-        check(_is_int(self.batch_size) and self.batch_size >= 1, f"batch_size must be an integer >= 1, got {self.batch_size!r}")
-        check(_is_int(self.eval_batch_size) and self.eval_batch_size >= 1, f"eval_batch_size must be >= 1, got {self.eval_batch_size!r}")
-        check(self.schedule in SCHEDULES, f"unknown schedule {self.schedule!r}; valid schedules: {', '.join(SCHEDULES)}")
-        check(self.precision in PRECISIONS, f"unknown precision {self.precision!r}; valid: {', '.join(PRECISIONS)}")
-        check(_finite(self.lr) and self.lr > 0, f"lr must be > 0, got {self.lr}")
-        check(
-            _finite(self.warmup_epochs) and 0 <= self.warmup_epochs < self.epochs,
-            f"warmup_epochs must be in [0, epochs) = [0, {self.epochs}), got {self.warmup_epochs}",
+        self.milestones = (
+            tuple(self.milestones) if _is_sequence(self.milestones) else ()
         )
-        check(_finite(self.label_smoothing) and 0 <= self.label_smoothing < 1, f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
-        self.milestones = tuple(self.milestones)
-        check(
-            all(0 < f < 1 for f in self.milestones) and list(self.milestones) == sorted(self.milestones),
-            f"milestones must be increasing fractions of training in (0, 1), got {self.milestones}",
-        )
-        check(_finite(self.lr_decay) and 0 < self.lr_decay < 1, f"lr_decay must be in (0, 1), got {self.lr_decay}")
-        check(_finite(self.weight_decay) and self.weight_decay >= 0, f"weight_decay must be >= 0, got {self.weight_decay}")
-        check(_finite(self.momentum) and 0 <= self.momentum < 1, f"momentum must be in [0, 1), got {self.momentum}")
+        for problem in _problems(self):
+            raise ValueError(problem)
 
     def to_dict(self) -> dict[str, Any]:
         """The config as it reads back from JSON (tuples become lists)."""
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+        return {
+            k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()
+        }
 
 
 # Settings that may change when a run resumes: they change how fast it runs or
 # what it prints, not what it computes (resnotes.checkpoint.check_same_run).
-RESUMABLE_CHANGES = ("device", "compile", "deterministic", "eval_batch_size", "checkpoint_dir", "resume", "progress")
+# ``precision`` is compared as the precision that runs ("auto" and "fp32" are the
+# same on a CPU), which the run's identity holds.
+RESUMABLE_CHANGES = (
+    "device",
+    "compile",
+    "deterministic",
+    "eval_batch_size",
+    "checkpoint_dir",
+    "resume",
+    "progress",
+    "precision",
+)
 
 
 def _is_int(value: Any) -> bool:
@@ -93,7 +92,61 @@ def _is_int(value: Any) -> bool:
 
 
 def _finite(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and value == value and abs(value) != float("inf")
+    return (_is_int(value) or isinstance(value, float)) and math.isfinite(value)
+
+
+def _is_sequence(value: Any) -> bool:
+    return isinstance(value, (list, tuple))
+
+
+def _problems(c: TrainConfig):
+    """Each rule that ``c`` breaks, as a message naming the setting."""
+    for name in ("epochs", "batch_size", "eval_batch_size"):
+        value = getattr(c, name)
+        if not (_is_int(value) and value >= 1):
+            yield f"{name} must be an integer >= 1, got {value!r}"
+    if not (_is_int(c.seed) and 0 <= c.seed < MAX_SEED):
+        yield f"seed must be an integer in [0, 2**63), got {c.seed!r}"
+    for name in ("nesterov", "channels_last", "deterministic", "resume", "progress"):
+        if not isinstance(getattr(c, name), bool):
+            yield f"{name} must be True or False, got {getattr(c, name)!r}"
+    if c.compile is not None and not isinstance(c.compile, bool):
+        yield f"compile must be True, False or None, got {c.compile!r}"
+    if c.schedule not in SCHEDULES:
+        valid = ", ".join(SCHEDULES)
+        yield f"unknown schedule {c.schedule!r}; valid schedules: {valid}"
+    if c.precision not in PRECISIONS:
+        yield f"unknown precision {c.precision!r}; valid: {', '.join(PRECISIONS)}"
+    for name in ("device", "profile"):
+        if not isinstance(getattr(c, name), str):
+            yield f"{name} must be a string, got {getattr(c, name)!r}"
+    if c.checkpoint_dir is not None and not isinstance(
+        c.checkpoint_dir, (str, os.PathLike)
+    ):
+        yield f"checkpoint_dir must be a path or None, got {c.checkpoint_dir!r}"
+    if not (_finite(c.lr) and c.lr > 0):
+        yield f"lr must be > 0, got {c.lr!r}"
+    if not (_finite(c.warmup_epochs) and _is_int(c.epochs)) or not (
+        0 <= c.warmup_epochs < c.epochs
+    ):
+        yield (
+            f"warmup_epochs must be in [0, epochs) = [0, {c.epochs}), "
+            f"got {c.warmup_epochs!r}"
+        )
+    if not (_finite(c.label_smoothing) and 0 <= c.label_smoothing < 1):
+        yield f"label_smoothing must be in [0, 1), got {c.label_smoothing!r}"
+    steps = c.milestones
+    if not (
+        all(_finite(f) and 0 < f < 1 for f in steps) and list(steps) == sorted(steps)
+    ):
+        rule = "increasing fractions of training in (0, 1)"
+        yield f"milestones must be {rule}, got {steps}"
+    if not (_finite(c.lr_decay) and 0 < c.lr_decay < 1):
+        yield f"lr_decay must be in (0, 1), got {c.lr_decay!r}"
+    if not (_finite(c.weight_decay) and c.weight_decay >= 0):
+        yield f"weight_decay must be >= 0, got {c.weight_decay!r}"
+    if not (_finite(c.momentum) and 0 <= c.momentum < 1):
+        yield f"momentum must be in [0, 1), got {c.momentum!r}"
 
 
 @dataclass(frozen=True)
@@ -113,9 +166,12 @@ class Profile:
     label_smoothing: float = 0.0
 
     def pick(self, **choices: Any) -> Any:
-        """The value given for this profile, e.g. ``profile.pick(smoke=8, demo=20, fast=110, paper=110)``."""
+        """The value for this profile, e.g. ``profile.pick(smoke=8, demo=20, fast=110,
+        paper=110)``."""
         if self.name not in choices:
-            raise ValueError(f"no choice given for profile {self.name!r}; got {sorted(choices)}")
+            raise ValueError(
+                f"no choice given for profile {self.name!r}; got {sorted(choices)}"
+            )
         return choices[self.name]
 
     def train_config(self, **overrides: Any) -> TrainConfig:
@@ -124,39 +180,67 @@ class Profile:
         The warm-up is a fraction of the run, so it scales with an ``epochs``
         override; an explicit ``warmup_epochs`` wins.
         """
-        base = {f.name: getattr(self, f.name) for f in fields(self) if f.name in TrainConfig.__dataclass_fields__}
+        names = TrainConfig.__dataclass_fields__
+        base = {f.name: getattr(self, f.name) for f in fields(self) if f.name in names}
         merged = {**base, "profile": self.name, **overrides}
-        merged.setdefault("warmup_epochs", self.warmup_fraction * merged["epochs"])
+        if _is_int(merged["epochs"]):
+            merged.setdefault("warmup_epochs", self.warmup_fraction * merged["epochs"])
         return TrainConfig(**merged)
 
     def data_kwargs(self) -> dict:
         """Arguments for ``load_cifar`` that give this profile's subset."""
-        return {"train_per_class": self.train_per_class, "test_per_class": self.test_per_class}
+        return {
+            "train_per_class": self.train_per_class,
+            "test_per_class": self.test_per_class,
+        }
 
     def __str__(self) -> str:
-        subset = "full CIFAR" if self.train_per_class is None else f"{self.train_per_class} train / {self.test_per_class} test images per class"
-        return f"profile {self.name!r}: {subset}, {self.epochs} epochs, {self.schedule} schedule, batch {self.batch_size}"
+        subset = (
+            "full CIFAR"
+            if self.train_per_class is None
+            else f"{self.train_per_class} train / {self.test_per_class} test images "
+            "per class"
+        )
+        return (
+            f"profile {self.name!r}: {subset}, {self.epochs} epochs, "
+            f"{self.schedule} schedule, batch {self.batch_size}"
+        )
 
 
+# demo: 8 epochs (so that every chapter runs in at most 20 minutes on 2 CPU
+# cores), one-cycle with a 25% warm-up, Nesterov momentum, weight decay 5e-4,
+# label smoothing 0.1 and batch 32, chosen by measuring on the CPU over several
+# seeds (the README's "The demo and fast recipe"). fast takes the same recipe at
+# the GPU's usual batch of 128 (not yet measured on a GPU).
+_ONE_CYCLE = {
+    "schedule": "onecycle",
+    "lr": 0.1,
+    "warmup_fraction": 0.25,
+    "weight_decay": 5e-4,
+    "nesterov": True,
+    "label_smoothing": 0.1,
+}
 PROFILES = {
     p.name: p
     for p in [
         Profile("smoke", 20, 10, epochs=2, batch_size=32, lr=0.05, schedule="cosine"),
-        # demo: 8 epochs (so that every chapter runs in at most 20 minutes on 2 CPU
-        # cores), one-cycle with a 25% warm-up, Nesterov momentum, weight decay 5e-4,
-        # label smoothing 0.1 and batch 32, chosen by measuring on the CPU over
-        # several seeds (the README's "The demo and fast recipe"). fast takes the
-        # same recipe at the GPU's usual batch of 128 (not yet measured on a GPU).
-        Profile("demo", 500, 100, epochs=8, batch_size=32, lr=0.1, schedule="onecycle", warmup_fraction=0.25,
-                weight_decay=5e-4, nesterov=True, label_smoothing=0.1),  # fmt: skip
-        Profile("fast", None, None, epochs=15, batch_size=128, lr=0.1, schedule="onecycle", warmup_fraction=0.25,
-                weight_decay=5e-4, nesterov=True, label_smoothing=0.1),  # fmt: skip
+        Profile("demo", 500, 100, epochs=8, batch_size=32, **_ONE_CYCLE),
+        Profile("fast", None, None, epochs=15, batch_size=128, **_ONE_CYCLE),
         # He et al. (2015, 2016): batch 128, lr 0.1 divided by 10 at 32k and 48k of
         # 64k iterations (about 164 epochs of 50,000 images), weight decay 1e-4.
         # Differs from paper: we train on 45,000 images (5,000 are held out for
-        # validation), and warm up linearly from 0.01 over the first epoch
+        # validation), and warm up linearly from 0.01 over 1/164 of the run
         # instead of holding 0.01 for 400 iterations.
-        Profile("paper", None, None, epochs=164, batch_size=128, lr=0.1, schedule="step", warmup_fraction=1 / 164),
+        Profile(
+            "paper",
+            None,
+            None,
+            epochs=164,
+            batch_size=128,
+            lr=0.1,
+            schedule="step",
+            warmup_fraction=1 / 164,
+        ),
     ]
 }
 
@@ -166,36 +250,81 @@ def default_profile_name() -> str:
 
 
 def get_profile(name: str | None = None) -> Profile:
-    """The named profile, else ``$RESNOTES_PROFILE``, else the default for this machine."""
+    """The named profile, else ``$RESNOTES_PROFILE``, else the default for this
+    machine."""
     name = name or os.environ.get("RESNOTES_PROFILE") or default_profile_name()
     try:
         return PROFILES[name.strip().lower()]
     except KeyError:
-        raise ValueError(f"unknown profile {name!r}; valid profiles: {', '.join(PROFILES)}") from None
+        valid = ", ".join(PROFILES)
+        raise ValueError(f"unknown profile {name!r}; valid profiles: {valid}") from None
 
 
 # Each family's published CIFAR training recipe, applied on top of the `paper`
 # profile. A registry entry names its recipe (``ModelSpec.recipe``). All use SGD
 # with momentum 0.9 and a step schedule.
 PAPER_RECIPES: dict[str, dict[str, Any]] = {
-    # He et al. 2016: batch 128, /10 at 50% and 75% of 64k iterations (about 164 epochs).
-    "preact_resnet": {"epochs": 164, "batch_size": 128, "lr": 0.1, "milestones": (0.5, 0.75)},
+    # He et al. 2016: batch 128, /10 at 50% and 75% of 64k iterations (about 164
+    # epochs).
+    "preact_resnet": {
+        "epochs": 164,
+        "batch_size": 128,
+        "lr": 0.1,
+        "milestones": (0.5, 0.75),
+    },
     "se_cbam": {"epochs": 164, "batch_size": 128, "lr": 0.1, "milestones": (0.5, 0.75)},
-    # Han et al. 2017: 300 epochs, batch 128, lr 0.1 (CIFAR-10) or 0.5 (CIFAR-100), /10 at 150 and 225, Nesterov.
-    "pyramidnet": {"epochs": 300, "batch_size": 128, "lr": 0.1, "lr_cifar100": 0.5, "nesterov": True, "milestones": (0.5, 0.75)},
+    # Han et al. 2017: 300 epochs, batch 128, lr 0.1 (CIFAR-10) or 0.5 (CIFAR-100),
+    # /10 at 150 and 225, Nesterov.
+    "pyramidnet": {
+        "epochs": 300,
+        "batch_size": 128,
+        "lr": 0.1,
+        "lr_cifar100": 0.5,
+        "nesterov": True,
+        "milestones": (0.5, 0.75),
+    },
     # Huang et al. 2017: 300 epochs, batch 64, lr 0.1, /10 at 50% and 75%, Nesterov.
-    "densenet": {"epochs": 300, "batch_size": 64, "lr": 0.1, "nesterov": True, "milestones": (0.5, 0.75)},
-    # Wang et al. 2017: batch 64, lr 0.1, /10 at 64k and 96k of 160k iterations (about 205 epochs), Nesterov.
-    "attention": {"epochs": 205, "batch_size": 64, "lr": 0.1, "nesterov": True, "milestones": (0.4, 0.6)},
+    "densenet": {
+        "epochs": 300,
+        "batch_size": 64,
+        "lr": 0.1,
+        "nesterov": True,
+        "milestones": (0.5, 0.75),
+    },
+    # Wang et al. 2017: batch 64, lr 0.1, /10 at 64k and 96k of 160k iterations
+    # (about 205 epochs), Nesterov.
+    "attention": {
+        "epochs": 205,
+        "batch_size": 64,
+        "lr": 0.1,
+        "nesterov": True,
+        "milestones": (0.4, 0.6),
+    },
     # Huang et al. 2016: 500 epochs, batch 128, lr 0.1, /10 at 250 and 375, Nesterov.
-    "stochastic_depth": {"epochs": 500, "batch_size": 128, "lr": 0.1, "nesterov": True, "milestones": (0.5, 0.75)},
-    # Zagoruyko and Komodakis 2016: 200 epochs, batch 128, lr 0.1 x0.2 at 60, 120, 160, weight decay 5e-4, Nesterov.
-    "wide_resnet": {"epochs": 200, "batch_size": 128, "lr": 0.1, "nesterov": True, "weight_decay": 5e-4, "milestones": (0.3, 0.6, 0.8), "lr_decay": 0.2},
+    "stochastic_depth": {
+        "epochs": 500,
+        "batch_size": 128,
+        "lr": 0.1,
+        "nesterov": True,
+        "milestones": (0.5, 0.75),
+    },
+    # Zagoruyko and Komodakis 2016: 200 epochs, batch 128, lr 0.1 x0.2 at 60, 120
+    # and 160, weight decay 5e-4, Nesterov.
+    "wide_resnet": {
+        "epochs": 200,
+        "batch_size": 128,
+        "lr": 0.1,
+        "nesterov": True,
+        "weight_decay": 5e-4,
+        "milestones": (0.3, 0.6, 0.8),
+        "lr_decay": 0.2,
+    },
 }
 
 
 def paper_recipe(model_name: str, dataset: str = "cifar10") -> dict[str, Any]:
-    """The TrainConfig overrides of the paper that ``model_name`` comes from (its registry entry's ``recipe``)."""
+    """The TrainConfig overrides of the paper ``model_name`` comes from (its registry
+    entry's ``recipe``)."""
     from .models import get_spec
 
     recipe = dict(PAPER_RECIPES.get(get_spec(model_name).recipe, {}))
@@ -205,7 +334,12 @@ def paper_recipe(model_name: str, dataset: str = "cifar10") -> dict[str, Any]:
     return recipe
 
 
-def make_config(model_name: str, profile: Profile | str | None = None, dataset: str = "cifar10", **overrides: Any) -> TrainConfig:
+def make_config(
+    model_name: str,
+    profile: Profile | str | None = None,
+    dataset: str = "cifar10",
+    **overrides: Any,
+) -> TrainConfig:
     """The one way from (model, profile, overrides) to a ``TrainConfig``.
 
     The profile's recipe first; under ``paper``, the model's published recipe on
@@ -219,6 +353,14 @@ def make_config(model_name: str, profile: Profile | str | None = None, dataset: 
 
 
 __all__ = [
-    "PAPER_RECIPES", "PRECISIONS", "PROFILES", "Profile", "SCHEDULES", "TrainConfig",
-    "default_profile_name", "get_profile", "make_config", "paper_recipe",
+    "PAPER_RECIPES",
+    "PRECISIONS",
+    "PROFILES",
+    "Profile",
+    "SCHEDULES",
+    "TrainConfig",
+    "default_profile_name",
+    "get_profile",
+    "make_config",
+    "paper_recipe",
 ]

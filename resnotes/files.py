@@ -5,7 +5,9 @@ folder (``O_CREAT | O_EXCL`` through ``tempfile.mkstemp``, so it never opens a
 file or link that was already there), flushes it to disk and only then renames
 it over the target. A crash at any point leaves either the old file or the new
 one, never a part of either; a failed write removes its temporary file and says
-why, naming the file and what was kept.
+why, naming the file and what was kept. A temporary file's name carries the
+writing process's id, so that the temporary file of a killed write can be told
+from one being written.
 """
 
 from __future__ import annotations
@@ -14,8 +16,9 @@ import errno
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import BinaryIO, Callable
+from typing import BinaryIO
 
 
 class WriteError(OSError):
@@ -23,21 +26,31 @@ class WriteError(OSError):
 
 
 def _disk_full(exc: BaseException, folder: Path) -> bool:
-    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        return True
+    """Whether ``exc`` (or what caused it) means the disk is full. Call it before the
+    partial file is removed: afterwards the space it took looks free again."""
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, OSError) and cause.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        if "no space left" in str(cause).lower():
+            return True
+        cause = cause.__cause__ or cause.__context__
     # torch.save reports a failed write as a RuntimeError ("file write failed",
     # "unexpected pos ..."), so look at the free space too.
-    text = str(exc).lower()
-    if "no space left" in text:
-        return True
     try:
         return shutil.disk_usage(folder).free < 1 << 20
     except OSError:
         return False
 
 
-def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None], *, before_replace: Callable[[], None] | None = None) -> Path:
-    """Write ``path`` by calling ``write(file)`` on a fresh temporary file, then renaming it.
+def atomic_write(
+    path: str | os.PathLike,
+    write: Callable[[BinaryIO], None],
+    *,
+    before_replace: Callable[[], None] | None = None,
+) -> Path:
+    """Write ``path`` by calling ``write(file)`` on a fresh temporary file, then
+    renaming it.
 
     ``before_replace`` runs after the new file is complete and before the
     rename (the checkpoint uses it to keep the old file as ``previous.pt``).
@@ -47,7 +60,8 @@ def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None], *, 
     path = Path(path)
     tmp = None
     try:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        prefix = f".{path.name}.{os.getpid()}."
+        fd, tmp_name = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=path.parent)
         tmp = Path(tmp_name)
         with os.fdopen(fd, "wb") as file:
             write(file)
@@ -57,23 +71,47 @@ def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None], *, 
             before_replace()
         os.replace(tmp, path)
     except BaseException as exc:
+        wrapped = isinstance(exc, (OSError, RuntimeError)) and not isinstance(
+            exc, WriteError
+        )
+        full = wrapped and _disk_full(exc, path.parent)
         if tmp is not None:
             tmp.unlink(missing_ok=True)
-        if isinstance(exc, (OSError, RuntimeError)) and not isinstance(exc, WriteError):
-            kept = f"{path.name} was left as it was" if path.exists() else f"no {path.name} was written"
-            reason = "the disk is full" if _disk_full(exc, path.parent) else f"{type(exc).__name__}: {exc}"
+        if wrapped:
+            kept = (
+                f"{path.name} was left as it was"
+                if path.exists()
+                else f"no {path.name} was written"
+            )
+            reason = "the disk is full" if full else f"{type(exc).__name__}: {exc}"
             raise WriteError(f"could not write {path}: {reason}; {kept}") from exc
         raise
     return path
 
 
-def remove_stale_temporaries(path: str | os.PathLike) -> None:
-    """Delete the temporary files that a killed ``atomic_write`` of ``path`` left
-    behind. Call it only where no other process can be writing ``path``."""
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def remove_stale_temporaries(path: str | os.PathLike) -> list[Path]:
+    """Delete the temporary files of writes of ``path`` whose process is gone (a write
+    that was killed); return them. A live process's temporary file is left alone."""
     path = Path(path)
+    removed = []
     for stale in path.parent.glob(f".{path.name}.*.tmp"):
+        pid = stale.name[len(path.name) + 2 :].split(".", 1)[0]
+        if not pid.isdigit() or _alive(int(pid)) and int(pid) != os.getpid():
+            continue
         if stale.is_file() and not stale.is_symlink():
             stale.unlink(missing_ok=True)
+            removed.append(stale)
+    return removed
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:

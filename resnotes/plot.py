@@ -12,10 +12,11 @@ from typing import Mapping
 
 import matplotlib.pyplot as plt
 
-from .train import History
+from .history import History
 
-
-BOOK_WIDTH = 7.5  # inches: the widest figure that shows at full size in the book's column
+BOOK_WIDTH = (
+    7.5  # inches: the widest figure that shows at full size in the book's column
+)
 
 BOOK_STYLE = {
     "figure.figsize": (BOOK_WIDTH, 3.4),
@@ -31,7 +32,8 @@ BOOK_STYLE = {
 
 
 def use_book_style() -> None:
-    """Set the book's figure sizes and text sizes, and double-resolution figures in a notebook."""
+    """Set the book's figure sizes and text sizes, and double-resolution figures in a
+    notebook."""
     plt.rcParams.update(BOOK_STYLE)
     try:
         from matplotlib_inline.backend_inline import set_matplotlib_formats
@@ -41,13 +43,26 @@ def use_book_style() -> None:
         pass
 
 
-def learning_curves(runs: Mapping[str, History], title: str | None = None, figsize=(BOOK_WIDTH, 3.0)):
-    """Train loss, train accuracy and validation accuracy per epoch, one colour per run."""
+def learning_curves(
+    runs: Mapping[str, History], title: str | None = None, figsize=(BOOK_WIDTH, 3.0)
+):
+    """Train loss, train accuracy and validation accuracy per epoch, one colour per
+    run."""
     fig, axes = plt.subplots(1, 3, figsize=figsize, constrained_layout=True)
-    panels = [("train_loss", "training loss"), ("train_acc", "training accuracy"), ("val_acc", "validation accuracy")]
+    panels = [
+        ("train_loss", "training loss"),
+        ("train_acc", "training accuracy"),
+        ("val_acc", "validation accuracy"),
+    ]
     for (key, label), ax in zip(panels, axes):
         for name, history in runs.items():
-            ax.plot(history.column("epoch"), history.column(key), marker="o", markersize=3, label=name)
+            ax.plot(
+                history.column("epoch"),
+                history.column(key),
+                marker="o",
+                markersize=3,
+                label=name,
+            )
         ax.set_xlabel("epoch")
         ax.set_title(label)
         ax.grid(alpha=0.3)
@@ -56,7 +71,9 @@ def learning_curves(runs: Mapping[str, History], title: str | None = None, figsi
     axes[0].legend(fontsize=9)
     if title is None:
         first = next(iter(runs.values()))
-        title = (f"{first.meta['dataset']}, {first.meta['train_images']:,} training images, "
-                 f"profile {first.config['profile']!r}\n{first.meta['hardware']}")  # fmt: skip
+        title = (
+            f"{first.meta['dataset']}, {first.meta['train_images']:,} training images, "
+            f"profile {first.config['profile']!r}\n{first.meta['hardware']}"
+        )
     fig.suptitle(title)
     return fig

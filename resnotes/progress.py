@@ -15,15 +15,29 @@ T = TypeVar("T")
 
 
 def progress_enabled() -> bool:
-    return os.environ.get("RESNOTES_PROGRESS", "1").lower() not in {"0", "false", "no", "off"}
+    return os.environ.get("RESNOTES_PROGRESS", "1").lower() not in {
+        "0",
+        "false",
+        "no",
+        "off",
+    }
 
 
-def progress(iterable: Iterable[T], *, total: int | None = None, desc: str = "", leave: bool = False, **kwargs) -> Iterable[T]:
-    """Wrap ``iterable`` in a ``tqdm.auto`` bar (or return it as it is when bars are off)."""
+def progress(
+    iterable: Iterable[T],
+    *,
+    total: int | None = None,
+    desc: str = "",
+    leave: bool = False,
+    **kwargs,
+) -> Iterable[T]:
+    """Wrap ``iterable`` in a ``tqdm.auto`` bar (or return it as it is when bars are
+    off)."""
     if not progress_enabled():
         return iterable
     with warnings.catch_warnings():
-        # Without ipywidgets, tqdm.auto falls back to a text bar and warns; the bar still works.
+        # Without ipywidgets, tqdm.auto falls back to a text bar and warns; the bar
+        # still works.
         warnings.simplefilter("ignore")
         from tqdm.auto import tqdm
 

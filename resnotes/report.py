@@ -15,7 +15,8 @@ from .runtime import hardware_description, pick_device, pick_precision
 
 
 class Markdown(str):
-    """A table cell that is trusted Markdown written by the book's own code (a link, say), shown as markup.
+    """A table cell that is trusted Markdown written by the book's own code (a link,
+    say), shown as markup.
 
     Every other cell, header and caption is text: ``Table`` escapes it. Only
     ``|`` and line breaks are still escaped in a ``Markdown`` cell, so that it
@@ -32,7 +33,9 @@ class Table:
     ``"`python -m resnotes.train --model x`"``, which renders as code.
     """
 
-    def __init__(self, headers: Sequence[str], rows: Sequence[Sequence[Any]], caption: str = ""):
+    def __init__(
+        self, headers: Sequence[str], rows: Sequence[Sequence[Any]], caption: str = ""
+    ):
         self.headers = [str(h) for h in headers]
         self.rows = [[_fmt(v) for v in row] for row in rows]
         self.caption = caption
@@ -40,27 +43,42 @@ class Table:
             raise ValueError("every row needs one value per header")
 
     def _repr_markdown_(self) -> str:
-        lines = ["| " + " | ".join(map(_markdown_cell, self.headers)) + " |", "|" + "---|" * len(self.headers)]
-        lines += ["| " + " | ".join(map(_markdown_cell, row)) + " |" for row in self.rows]
+        lines = [
+            "| " + " | ".join(map(_markdown_cell, self.headers)) + " |",
+            "|" + "---|" * len(self.headers),
+        ]
+        lines += [
+            "| " + " | ".join(map(_markdown_cell, row)) + " |" for row in self.rows
+        ]
         if self.caption:
             lines = [f"**{markdown_text(self.caption).strip()}**", ""] + lines
         return "\n".join(lines)
 
     def __str__(self) -> str:
         widths = [max(len(x) for x in col) for col in zip(self.headers, *self.rows)]
-        line = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()  # noqa: E731
-        out = [line(self.headers), line(["-" * w for w in widths])] + [line(r) for r in self.rows]
+        line = lambda cells: "  ".join(
+            c.ljust(w) for c, w in zip(cells, widths)
+        ).rstrip()  # noqa: E731
+        out = [line(self.headers), line(["-" * w for w in widths])] + [
+            line(r) for r in self.rows
+        ]
         return "\n".join(([self.caption] if self.caption else []) + out)
 
     __repr__ = __str__
 
 
-# Characters that start Markdown or MyST markup inside a line: the backslash itself, code spans,
-# emphasis, links and images, roles and substitutions ({...}), dollar math, strikethrough and
-# headings. A backslash before ASCII punctuation makes it a literal character in CommonMark.
-# An underscore between two letters or digits ("preact_resnet20") cannot start or end emphasis,
-# so it is left as it is. (Raw HTML, autolinks and entities are handled by HTML-escaping & < >;
-# the block syntax that needs the start of a line cannot occur, as every line starts with "| "
+# Characters that start Markdown or MyST markup inside a line: the backslash itself,
+# code spans,
+# emphasis, links and images, roles and substitutions ({...}), dollar math,
+# strikethrough and
+# headings. A backslash before ASCII punctuation makes it a literal character in
+# CommonMark.
+# An underscore between two letters or digits ("preact_resnet20") cannot start or end
+# emphasis,
+# so it is left as it is. (Raw HTML, autolinks and entities are handled by HTML-escaping
+# & < >;
+# the block syntax that needs the start of a line cannot occur, as every line starts
+# with "| "
 # or "**".)
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*\[\]{}$~#]|(?<![^\W_])_|_(?![^\W_]))")
 _LINE_BREAKS = re.compile(r"[\r\n\v\f\x1c-\x1e\x85\u2028\u2029]+")
@@ -108,25 +126,40 @@ def wrap(text: str, width: int = LINE_WIDTH) -> str:
     lines = []
     for line in str(text).splitlines() or [""]:
         indent = " " * (len(line) - len(line.lstrip(" ")))
-        lines.append(textwrap.fill(line, width, subsequent_indent=indent + "    ", break_long_words=False,
-                                   break_on_hyphens=False) if len(line) > width else line)  # fmt: skip
+        lines.append(
+            textwrap.fill(
+                line,
+                width,
+                subsequent_indent=indent + "    ",
+                break_long_words=False,
+                break_on_hyphens=False,
+            )
+            if len(line) > width
+            else line
+        )
     return "\n".join(lines)
 
 
 def banner(profile, data=None) -> str:
-    """'Profile ..., hardware ..., dataset ...': the provenance line every result carries."""
+    """'Profile ..., hardware ..., dataset ...': the provenance line every result
+    carries."""
     import torch
 
     device = pick_device()
-    parts = [str(profile), f"hardware: {hardware_description(device)}, training in {pick_precision(device)}",
-             f"torch {torch.__version__}"]  # fmt: skip
+    parts = [
+        str(profile),
+        f"hardware: {hardware_description(device)}, training in "
+        f"{pick_precision(device)}",
+        f"torch {torch.__version__}",
+    ]
     if data is not None:
         parts.append(f"data: {data.describe()}")
     return wrap("\n".join(parts))
 
 
 def wilson_interval(accuracy: float, n: int, z: float = 1.96) -> tuple[float, float]:
-    """The 95% Wilson score interval (``z`` = 1.96) of an accuracy measured on ``n`` images.
+    """The 95% Wilson score interval (``z`` = 1.96) of an accuracy measured on ``n``
+    images.
 
     It is the test set's sampling error alone: it says how far the accuracy of
     the *same* trained network could move on another ``n`` images from the same
@@ -136,7 +169,11 @@ def wilson_interval(accuracy: float, n: int, z: float = 1.96) -> tuple[float, fl
     if not 0.0 <= accuracy <= 1.0:
         raise ValueError(f"accuracy must be a fraction in [0, 1], got {accuracy}")
     centre = (accuracy + z * z / (2 * n)) / (1 + z * z / n)
-    half = z / (1 + z * z / n) * math.sqrt(accuracy * (1 - accuracy) / n + z * z / (4 * n * n))
+    half = (
+        z
+        / (1 + z * z / n)
+        * math.sqrt(accuracy * (1 - accuracy) / n + z * z / (4 * n * n))
+    )
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
@@ -167,32 +204,52 @@ def compare(runs, a: str, b: str) -> str:
 
 
 def results_table(runs, extra: dict[str, dict[str, Any]] | None = None) -> Table:
-    """One row per training run, with the provenance every result carries as its caption.
+    """One row per training run, with the provenance every result carries as its
+    caption.
 
-    ``runs`` maps a name to a ``History``; ``extra`` adds columns, ``{column: {run name: value}}``.
+    ``runs`` maps a name to a ``History``; ``extra`` adds columns, ``{column: {run
+    name: value}}``.
     The test accuracy comes with its 95% Wilson interval (``wilson_interval``).
     The time per epoch is ``History.steady``: the median over the epochs after the
     first, which ignores one-off start-up costs.
     """
     extra = extra or {}
     first = next(iter(runs.values()))
-    headers = ["network", "parameters", "best val accuracy", "test accuracy (95% interval)",
-               "time per epoch (median)", *extra]  # fmt: skip
+    headers = [
+        "network",
+        "parameters",
+        "best val accuracy",
+        "test accuracy (95% interval)",
+        "time per epoch (median)",
+        *extra,
+    ]
     rows = [
-        [name, h.meta["params"], f"{h.best_val_acc:.1%}", accuracy_with_interval(h), f"{h.steady('seconds'):.1f} s",
-         *(extra[col].get(name, "") for col in extra)]
+        [
+            name,
+            h.meta["params"],
+            f"{h.best_val_acc:.1%}",
+            accuracy_with_interval(h),
+            f"{h.steady('seconds'):.1f} s",
+            *(extra[col].get(name, "") for col in extra),
+        ]
         for name, h in runs.items()
-    ]  # fmt: skip
+    ]
     caption = (
-        f"{first.meta['dataset']}, {first.meta['data_source']}; {first.meta['test_images']:,} test images; "
-        f"profile {first.config['profile']!r}, {first.config['epochs']} epochs, seed {first.config['seed']}; "
+        f"{first.meta['dataset']}, {first.meta['data_source']}; "
+        f"{first.meta['test_images']:,} test images; "
+        f"profile {first.config['profile']!r}, {first.config['epochs']} epochs, seed "
+        f"{first.config['seed']}; "
         f"{first.meta['hardware']}, {first.meta.get('precision', 'fp32')}"
     )
     return Table(headers, rows, caption=caption)
 
 
-def paper_table(names: Sequence[str], columns: dict[str, Any] | None = None, flops: bool = True,
-                caption: str = "") -> Table:  # fmt: skip
+def paper_table(
+    names: Sequence[str],
+    columns: dict[str, Any] | None = None,
+    flops: bool = True,
+    caption: str = "",
+) -> Table:
     """Our parameter count beside the paper's figures, one row per registered model.
 
     The paper's figures come from each registry entry's ``paper`` field, the one
@@ -202,8 +259,16 @@ def paper_table(names: Sequence[str], columns: dict[str, Any] | None = None, flo
     from .models import count_flops, count_parameters, create_model, get_spec
 
     columns = columns or {}
-    headers = ["paper's row", "our params", "paper's params", "gap", *(["GFLOPs"] if flops else []),
-               "C10 error (%)", "C100 error (%)", *columns]  # fmt: skip
+    headers = [
+        "paper's row",
+        "our params",
+        "paper's params",
+        "gap",
+        *(["GFLOPs"] if flops else []),
+        "C10 error (%)",
+        "C100 error (%)",
+        *columns,
+    ]
     rows = []
     for name in names:
         figures = get_spec(name).paper
@@ -212,14 +277,24 @@ def paper_table(names: Sequence[str], columns: dict[str, Any] | None = None, flo
         cost = [f"{count_flops(model) / 1e9:.2f}"] if flops else []
         paper_params = figures.params if figures else None
         gap = f"{ours / paper_params - 1:+.1%}" if paper_params else ""
-        rows.append([
-            figures.label if figures else name, f"{ours / 1e6:.2f}M",
-            f"{paper_params / 1e6:.1f}M" if paper_params else "", gap, *cost,
-            _error(figures.cifar10_error if figures else None), _error(figures.cifar100_error if figures else None),
-            *(column(name) for column in columns.values()),
-        ])  # fmt: skip
-    sources = sorted({get_spec(name).paper.source for name in names if get_spec(name).paper})
-    return Table(headers, rows, caption=caption or "The paper's figures: " + "; ".join(sources))
+        rows.append(
+            [
+                figures.label if figures else name,
+                f"{ours / 1e6:.2f}M",
+                f"{paper_params / 1e6:.1f}M" if paper_params else "",
+                gap,
+                *cost,
+                _error(figures.cifar10_error if figures else None),
+                _error(figures.cifar100_error if figures else None),
+                *(column(name) for column in columns.values()),
+            ]
+        )
+    sources = sorted(
+        {get_spec(name).paper.source for name in names if get_spec(name).paper}
+    )
+    return Table(
+        headers, rows, caption=caption or "The paper's figures: " + "; ".join(sources)
+    )
 
 
 def _error(value: float | None) -> str:

@@ -33,7 +33,9 @@ def pick_precision(device: torch.device | str, requested: str = "auto") -> str:
     device = torch.device(device)
     if requested != "auto":
         if requested not in ("bf16", "fp16", "fp32"):
-            raise ValueError(f"unknown precision {requested!r}; valid: auto, bf16, fp16, fp32")
+            raise ValueError(
+                f"unknown precision {requested!r}; valid: auto, bf16, fp16, fp32"
+            )
         return requested
     if device.type != "cuda":
         return "fp32"
@@ -50,7 +52,8 @@ def autocast(device: torch.device | str, precision: str):
 
 
 def model_device(model: torch.nn.Module) -> torch.device:
-    """The device of a model's parameters (or buffers); the CPU for a model with neither."""
+    """The device of a model's parameters (or buffers); the CPU for a model with
+    neither."""
     for tensor in model.parameters():
         return tensor.device
     for tensor in model.buffers():
@@ -70,10 +73,12 @@ def _cpu_name() -> str:
 
 
 def hardware_description(device: torch.device | str | None = None) -> str:
-    """One line naming the hardware, e.g. 'NVIDIA H100 80GB HBM3 (1 GPU)' or 'CPU: ... (2 threads)'."""
+    """One line naming the hardware, e.g. 'NVIDIA H100 80GB HBM3 (1 GPU)' or 'CPU: ...
+    (2 threads)'."""
     device = pick_device() if device is None else torch.device(device)
     if device.type == "cuda":
-        return f"{torch.cuda.get_device_name(device)} ({torch.cuda.device_count()} GPU visible)"
+        count = torch.cuda.device_count()
+        return f"{torch.cuda.get_device_name(device)} ({count} GPU visible)"
     if device.type == "mps":
         return f"Apple MPS ({platform.machine()})"
     return f"CPU: {_cpu_name()} ({torch.get_num_threads()} threads)"
@@ -93,7 +98,11 @@ def rng_state() -> dict:
     numpy_state = np.random.get_state(legacy=False)
     state = {
         "torch": torch.get_rng_state(),
-        "python": {"version": version, "internal": torch.tensor(internal, dtype=torch.int64), "gauss": gauss},
+        "python": {
+            "version": version,
+            "internal": torch.tensor(internal, dtype=torch.int64),
+            "gauss": gauss,
+        },
         "numpy": {
             "key": torch.from_numpy(numpy_state["state"]["key"].astype(np.int64)),
             "pos": int(numpy_state["state"]["pos"]),
@@ -112,14 +121,26 @@ def set_rng_state(state: dict) -> None:
     py = state["python"]
     random.setstate((py["version"], tuple(py["internal"].tolist()), py["gauss"]))
     nps = state["numpy"]
-    np.random.set_state(("MT19937", nps["key"].numpy().astype(np.uint32), nps["pos"], nps["has_gauss"], nps["gauss"]))
+    np.random.set_state(
+        (
+            "MT19937",
+            nps["key"].numpy().astype(np.uint32),
+            nps["pos"],
+            nps["has_gauss"],
+            nps["gauss"],
+        )
+    )
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
 def environment_summary() -> dict:
     """Versions a result depends on."""
-    return {"torch": torch.__version__, "python": platform.python_version(), "os": platform.system()}
+    return {
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "os": platform.system(),
+    }
 
 
 # Operators whose CUDA backward has no deterministic kernel (from the list in
@@ -136,8 +157,11 @@ NONDETERMINISTIC_CUDA_BACKWARD = {
 }
 
 
-def nondeterministic_ops(model: torch.nn.Module, input_size: tuple[int, ...] = (2, 3, 32, 32)) -> list[str]:
-    """The operators in ``model``'s forward pass whose CUDA backward is not deterministic.
+def nondeterministic_ops(
+    model: torch.nn.Module, input_size: tuple[int, ...] = (2, 3, 32, 32)
+) -> list[str]:
+    """The operators in ``model``'s forward pass whose CUDA backward is not
+    deterministic.
 
     Found by running one forward pass in eval mode (no statistics change, no
     random numbers drawn) on a zero batch on the model's device, and watching
@@ -159,4 +183,6 @@ def nondeterministic_ops(model: torch.nn.Module, input_size: tuple[int, ...] = (
             model(torch.zeros(input_size, device=model_device(model)))
     finally:
         model.train(was_training)
-    return sorted({label for op, label in NONDETERMINISTIC_CUDA_BACKWARD.items() if op in seen})
+    return sorted(
+        {label for op, label in NONDETERMINISTIC_CUDA_BACKWARD.items() if op in seen}
+    )

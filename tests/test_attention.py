@@ -3,7 +3,7 @@ import torch
 from torch import nn
 
 from resnotes.models import count_parameters, create_model
-from resnotes.models.attention import AttentionModule, SoftMaskBranch, attention_net, mask_poolings, modules_per_stage
+from resnotes.models.attention import AttentionModule, SoftMaskBranch, ResidualAttentionNetwork, mask_poolings, modules_per_stage
 
 
 class ZeroMask(nn.Module):
@@ -16,7 +16,7 @@ def test_stage_shapes_and_masks_in_the_open_unit_interval():
     # Train mode: BN normalises with batch statistics. (In eval mode, an untrained
     # network's running statistics let activations grow until the sigmoid
     # rounds to exactly 1.0 in float32.)
-    model = attention_net(depth=56).train()
+    model = ResidualAttentionNetwork(depth=56).train()
     stage_shapes, masks = [], []
     for stage in model.stages:
         stage.register_forward_hook(lambda _m, _i, out: stage_shapes.append(tuple(out.shape)))
@@ -110,7 +110,7 @@ def test_depth_formula():
 )
 def test_bad_arguments_are_rejected(kwargs, rule):
     with pytest.raises(ValueError, match=rule):
-        attention_net(**kwargs)
+        ResidualAttentionNetwork(**kwargs)
 
 
 def test_too_small_a_stage_input_is_rejected():

@@ -1,7 +1,14 @@
 import pytest
 import torch
 
-from resnotes.data import STATS, DeviceBatches, random_crop_flip
+from resnotes.batches import DeviceBatches, crop_flip, draw_crop_flip
+from resnotes.datasets import STATS
+
+
+def random_crop_flip(images, generator, padding=4):
+    """One batch's crops and flips, drawn from ``generator`` as an epoch draws them."""
+    offsets, flips = draw_crop_flip(generator, [len(images)], padding)
+    return crop_flip(images, offsets, flips, padding)
 
 
 def find_window(out: torch.Tensor, image: torch.Tensor, padding: int):

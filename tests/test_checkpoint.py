@@ -16,9 +16,10 @@ import torch
 import resnotes.checkpoint as rcheckpoint
 import resnotes.files as rfiles
 from conftest import write_cifar10_pickles
-from resnotes.checkpoint import CheckpointError, RunLock, RunLockedError, find_checkpoint, load_checkpoint
+from resnotes.checkpoint import CheckpointError, find_checkpoint, load_checkpoint
+from resnotes.runs import RunLock, RunLockedError
 from resnotes.files import WriteError
-from resnotes.models.preact_resnet import preact_resnet
+from resnotes.models.preact_resnet import PreActResNet
 from resnotes.train import TrainConfig, fit
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -30,7 +31,7 @@ def quiet(folder, **kw):
 
 def train(data, folder, **kw):
     torch.manual_seed(0)
-    return fit(preact_resnet(depth=8), data, quiet(folder, **kw))
+    return fit(PreActResNet(depth=8), data, quiet(folder, **kw))
 
 
 class Crash(Exception):
@@ -132,7 +133,7 @@ def test_a_fresh_start_keeps_the_old_run_aside(tiny_cifar10, tmp_path):
     train(tiny_cifar10, tmp_path)
     old = load_checkpoint(tmp_path / "last.pt")
     torch.manual_seed(0)
-    fit(preact_resnet(depth=8), tiny_cifar10, quiet(tmp_path, resume=False, lr=0.05))
+    fit(PreActResNet(depth=8), tiny_cifar10, quiet(tmp_path, resume=False, lr=0.05))
     kept = list(tmp_path.glob("replaced-*/last.pt"))
     assert len(kept) == 1 and load_checkpoint(kept[0])["run"] == old["run"]
 
@@ -160,7 +161,7 @@ def test_resuming_with_other_data_is_refused(tiny_cifar10, tmp_path):
     fewer = replace(tiny_cifar10, train_images=tiny_cifar10.train_images[:64], train_labels=tiny_cifar10.train_labels[:64])
     with pytest.raises(CheckpointError, match="data: .*90 train.* in the checkpoint, .*64 train"):
         torch.manual_seed(0)
-        fit(preact_resnet(depth=8), fewer, quiet(tmp_path))
+        fit(PreActResNet(depth=8), fewer, quiet(tmp_path))
 
 
 def test_harmless_changes_resume(tiny_cifar10, tmp_path):
@@ -172,7 +173,7 @@ def test_harmless_changes_resume(tiny_cifar10, tmp_path):
 def test_a_checkpoint_of_another_architecture_is_refused(tiny_cifar10, tmp_path):
     train(tiny_cifar10, tmp_path)
     with pytest.raises(CheckpointError, match="different run(.|\n)*params"):
-        fit(preact_resnet(depth=14), tiny_cifar10, quiet(tmp_path))
+        fit(PreActResNet(depth=14), tiny_cifar10, quiet(tmp_path))
 
 
 @pytest.mark.parametrize(
@@ -194,21 +195,21 @@ def test_damaged_checkpoints_are_named_and_explained(tiny_cifar10, tmp_path, dam
 _KILLER = textwrap.dedent(
     """
     import os, signal, sys
+    import resnotes.cli as cli
     import resnotes.train as t
 
     real = t.train_one_epoch
 
-    def dies_in_epoch_2(*args, **kwargs):
-        epoch = args[7]
+    def dies_in_epoch_2(engine, batches, optimizer, scaler, config, epoch):
+        args = (engine, batches, optimizer, scaler, config, epoch)
         if epoch == 1 and os.environ.get("DIE") == "1":
-            batches = args[2]
             steps = iter(batches)
             next(steps)  # the middle of epoch 2: its first batch is drawn, then the process dies
             os.kill(os.getpid(), signal.SIGKILL)
-        return real(*args, **kwargs)
+        return real(*args)
 
     t.train_one_epoch = dies_in_epoch_2
-    sys.exit(t.main(sys.argv[1:]))
+    sys.exit(cli.main(sys.argv[1:]))
     """
 )
 

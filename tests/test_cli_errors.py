@@ -34,7 +34,7 @@ import pytest
 import torch
 
 import resnotes.bench as rbench
-import resnotes.train as rtrain
+import resnotes.cli as rcli
 
 ROOT = Path(__file__).resolve().parent.parent
 REAL_JPEGS = ROOT / "data" / "offline" / "cifar10-jpeg"
@@ -186,7 +186,7 @@ def hostile_tree(env, jpeg_tree, tmp_path, monkeypatch) -> Path:
 
 
 def train(argv, capsys):
-    return run_cli(rtrain.main, argv, capsys)
+    return run_cli(rcli.main, argv, capsys)
 
 
 def finished_run(out: Path, capsys, *extra) -> Path:
@@ -582,7 +582,7 @@ def test_run_folder_taken_by_a_file(env, capsys):
     assert not trained_an_epoch(out)
 
 
-@pytest.mark.parametrize("flag", ["--ledger", "--trace-indices"])
+@pytest.mark.parametrize("flag", ["--ledger"])
 def test_output_folder_option_pointing_at_a_file(env, capsys, tmp_path, flag):
     a_file = tmp_path / "a-file"
     a_file.write_text("x")

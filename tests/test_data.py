@@ -29,14 +29,15 @@ def test_cifar10_pickle_layout_round_trips(data_env):
     )
 
 
-def test_cifar100_pickle_layout_uses_fine_labels(data_env):
+def test_cifar100_pickle_layout_uses_fine_labels(data_env, monkeypatch):
     project, _ = data_env
+    monkeypatch.chdir(project.parent)  # the data line names the folder as seen from here
     written = write_cifar100_pickles(project)
     data = rdata.load_cifar("cifar100", download=False)
     assert data.name == "CIFAR-100" and data.num_classes == 100 and data.classes == written["classes"]
     assert sorted(data.test_labels.tolist()) == list(range(100))
     assert data.std == (0.2673, 0.2564, 0.2762)
-    assert data.source == "original Python release, from data/cifar-100-python"
+    assert data.source == "original Python release, from project-data/cifar-100-python"
 
 
 def test_imagefolder_png_round_trips_with_sorted_class_labels(data_env):
@@ -95,7 +96,7 @@ def test_missing_data_offline_lists_places_and_three_ways(data_env, monkeypatch)
     with pytest.raises(rdata.DataNotFoundError) as err:
         rdata.load_cifar("cifar10")
     message = str(err.value)
-    assert "$RESNOTES_DATA/cifar-10-batches-py/" in message and "data/cifar-10-batches-py/" in message
+    assert "$RESNOTES_DATA/cifar-10-batches-py/" in message and "project-data/cifar-10-batches-py/" in message
     assert "download failed: OSError: no route to host" in message
     assert "1. connect" in message and "2. copy" in message and "3. set RESNOTES_DATA" in message
 
@@ -224,15 +225,16 @@ def test_two_copies_in_one_folder_source_names_the_one_used(data_env):
     )
 
 
-def test_pickles_beside_an_imagefolder_copy_say_so(data_env):
+def test_pickles_beside_an_imagefolder_copy_say_so(data_env, monkeypatch):
     project, _ = data_env
+    monkeypatch.chdir(project)
     write_cifar10_pickles(project)
     write_imagefolder(project / "cifar10-jpeg", fmt="JPEG")
     write_imagefolder(project / "CIFAR-10")
     source = rdata.load_raw("cifar10", download=False)["source"]
     assert (
         source
-        == "original Python release, from data/cifar-10-batches-py; ignored other copies in data/CIFAR-10, data/cifar10-jpeg"
+        == "original Python release, from ./cifar-10-batches-py; ignored other copies in ./CIFAR-10, ./cifar10-jpeg"
     )
 
 
@@ -336,3 +338,35 @@ def test_smallest_and_largest_subsets_work(data_env):
     assert len(large.train_labels) == 90 and len(large.test_labels) == 40
     half = rdata.load_cifar("cifar10", train_per_class=2, val_fraction=0.5, download=False)
     assert len(half.train_labels) == 10
+
+
+def test_the_data_line_names_the_folder_read_as_seen_from_the_current_one(data_env, monkeypatch, tmp_path):
+    """Run from another folder, it used to print data/... relative to the checkout."""
+    project, _ = data_env
+    write_cifar10_pickles(project)
+    elsewhere = tmp_path / "a" / "b" / "c"
+    elsewhere.mkdir(parents=True)
+    monkeypatch.chdir(elsewhere)
+    source = rdata.load_raw("cifar10", download=False)["source"]
+    assert source.endswith(f"from {project}/cifar-10-batches-py"), source
+    monkeypatch.chdir(tmp_path)
+    assert rdata.load_raw("cifar10", download=False)["source"].endswith("from project-data/cifar-10-batches-py")
+
+
+def test_a_broken_torchvision_is_not_taken_for_a_failed_download(data_env, monkeypatch):
+    """'operator torchvision::nms does not exist' was reported as 'the download failed'."""
+    import builtins
+
+    real_import = builtins.__import__
+
+    def broken(name, *args, **kwargs):
+        if name == "torchvision":
+            raise RuntimeError("operator torchvision::nms does not exist")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", broken)
+    with pytest.raises(rdata.DataNotFoundError) as err:
+        rdata.load_cifar("cifar10")
+    message = str(err.value)
+    assert "torchvision" in message and "cannot be imported" in message and "nms" in message
+    assert "download failed" not in message and "RESNOTES_DATA" in message

@@ -18,6 +18,7 @@ import pytest
 import torch
 from PIL import Image
 
+import resnotes.cache as rcache
 import resnotes.datasets as rdata
 from conftest import python2_dumps, write_cifar10_pickles, write_imagefolder
 
@@ -70,12 +71,12 @@ def test_cache_notices_changes_inside_class_folders(data_env, change):
 def test_fingerprint_covers_the_files_not_the_cache_beside_them(tmp_path):
     """A copy directly in data/ has data/cache/ beside train/ and test/: writing the cache must not change the key."""
     write_imagefolder(tmp_path)
-    before = rdata._fingerprint(tmp_path, ("train", "test"))
+    before = rcache.fingerprint(tmp_path, ("train", "test"))
     (tmp_path / "cache").mkdir()
     (tmp_path / "cache" / "cifar10-x.pt").write_bytes(b"...")
-    assert rdata._fingerprint(tmp_path, ("train", "test")) == before
+    assert rcache.fingerprint(tmp_path, ("train", "test")) == before
     os.utime(tmp_path / "test" / "dog" / "0005.png", ns=(0, 0))
-    assert rdata._fingerprint(tmp_path, ("train", "test")) != before
+    assert rcache.fingerprint(tmp_path, ("train", "test")) != before
 
 
 TAMPERINGS = {
@@ -219,7 +220,7 @@ def test_a_damaged_pickle_is_named(data_env, damage):
 def test_a_symlink_planted_at_the_old_temporary_name_is_not_followed(data_env, tmp_path):
     _, external = data_env
     write_imagefolder(external)
-    cache = rdata._cache_path(external, "cifar10")
+    cache = rcache.cache_path(external, "cifar10", rdata.project_data_dir())
     cache.parent.mkdir(parents=True)
     victim = tmp_path / "victim.txt"
     victim.write_text("precious")
@@ -227,7 +228,7 @@ def test_a_symlink_planted_at_the_old_temporary_name_is_not_followed(data_env, t
     rdata.load_raw("cifar10", download=False)
     assert victim.read_text() == "precious"
     assert cache.is_file() and not cache.is_symlink()
-    assert rdata._read_cache(cache, rdata._fingerprint(external, ("train", "test"))) is not None
+    assert rcache.read_cache(cache, rcache.fingerprint(external, ("train", "test"))) is not None
 
 
 def save_on_a_full_disk(obj, file):

@@ -7,10 +7,13 @@ import torch
 
 from resnotes import exercises
 from resnotes.exercises import CHECKS, check
+from resnotes.exercises.checker import HIDDEN, show
+from resnotes.exercises.pyramidnet import pyramid_formula
+from resnotes.exercises.resnet import projections, unit_formula
 from resnotes.models import count_parameters
 from resnotes.models.densenet import DenseLayer, densenet_bc
-from resnotes.models.preact_resnet import PreActBasicUnit, PreActBottleneckUnit, preact_resnet
-from resnotes.models.pyramidnet import pyramid_widths, pyramidnet
+from resnotes.models.preact_resnet import PreActBasicUnit, PreActBottleneckUnit, PreActResNet
+from resnotes.models.pyramidnet import pyramid_widths, PyramidNet
 
 
 def reference_answer(spec):
@@ -65,7 +68,7 @@ WRONG = [
         ),
         "forgot the batch norms",
     ),
-    ("resnet.params", lambda d, b: count_parameters(preact_resnet(depth=d, bottleneck=b)) - 432, "forgot the stem"),
+    ("resnet.params", lambda d, b: count_parameters(PreActResNet(depth=d, bottleneck=b)) - 432, "forgot the stem"),
     (
         "pyramidnet.multiplicative_widths",
         lambda n, a: [math.floor(16 * a ** (k / n)) for k in range(1, n + 1)],
@@ -78,8 +81,8 @@ WRONG = [
     ),
     ("pyramidnet.multiplicative_widths", lambda n, a: pyramid_widths(n, a), "additive rule"),
     ("pyramidnet.params_from_widths", _pyramid_without_stem, "forgot the stem"),
-    ("pyramidnet.params", count_parameters(pyramidnet(depth=110, alpha=48)), "additive PyramidNet with α=48"),
-    ("pyramidnet.params", count_parameters(pyramidnet(depth=110, alpha=48, widening="multiplicative")), "768"),
+    ("pyramidnet.params", count_parameters(PyramidNet(depth=110, alpha=48)), "additive PyramidNet with α=48"),
+    ("pyramidnet.params", count_parameters(PyramidNet(depth=110, alpha=48, widening="multiplicative")), "768"),
     (
         "densenet.transition_channels",
         lambda d, k, t: [16 + (d - 4) // 6 * k, (16 + (d - 4) // 6 * k) // 2 + (d - 4) // 6 * k],
@@ -92,7 +95,7 @@ WRONG = [
     ),
     ("densenet.layer_params", lambda i, k: 2 * i + i * k + 2 * k + 9 * k * k, "outputs 4k channels"),
     ("densenet.stored_channels", lambda c, n, k: sum(c + l * k for l in range(1, n + 1)), "off by one"),
-    ("attention.signal", lambda m, n, a: m**n if a == "nal" else 1 + m**n, "(1 + M)^m, not 1 + M^m"),
+    ("attention.signal", lambda m, n, a: m**n if a == "nal" else 1 + m**n, "in every module, not only once"),
     ("attention.signal", lambda m, n, a: (m if a == "nal" else 1 + m) * n, "a power"),
     ("attention.combine", lambda t, m, a: 1 + m * t if a == "arl" else m * t, "survey's misprint"),
     ("attention.modules_per_stage", lambda d, p, t: d // (9 * (2 * p + t)), "forgot the 20 layers"),
@@ -144,11 +147,17 @@ def test_failure_does_not_reveal_the_solution(capsys, name):
     ok, out = run(capsys, name, off)
     assert not ok
     assert "def " not in out and "return" not in out
-    # Only the failing case's expected value is shown, never the others.
+    # Only the failing case's expected value is shown, and never the exercise's own.
     assert out.count("expected:") == 1
-    assert f"expected: {exercises._show(spec.reference(*spec.cases[0]))}\n" in out
+    first = spec.cases[0]
+    if first in spec.own:
+        assert f"expected: {HIDDEN}" in out
+        assert show(spec.reference(*first)) not in out.split("got:")[0]
+    else:
+        assert f"expected: {show(spec.reference(*first))}\n" in out
     # An answer right on every case but the last is told about the last case only.
     last = spec.cases[-1]
+    assert last not in spec.own
 
     def wrong_on_last(*args):
         return off(*args) if all(_equal(a, b) for a, b in zip(args, last)) else spec.reference(*args)
@@ -156,7 +165,45 @@ def test_failure_does_not_reveal_the_solution(capsys, name):
     ok, out = run(capsys, name, wrong_on_last)
     assert not ok and f"case {len(spec.cases)} of {len(spec.cases)}" in out
     assert out.count("expected:") == 1
-    assert f"expected: {exercises._show(spec.reference(*last))}\n" in out
+    assert f"expected: {show(spec.reference(*last))}\n" in out
+
+
+def test_the_exercises_own_numbers_are_never_printed(capsys):
+    """check("pyramidnet.params", 1370000) printed the answer, 1,373,208."""
+    ok, out = run(capsys, "pyramidnet.params", 1_370_000)
+    assert not ok and "1,373,208" not in out and "1373208" not in out
+    assert "too small" in out
+    ok, out = run(capsys, "densenet.transition_channels", lambda d, k, t: [216, 301])
+    assert not ok and "300" not in out and "position 2" in out and "too large" in out
+    ok, out = run(capsys, "stochastic_depth.time_saving", lambda d, p: 0.25)
+    assert not ok and "0.245" not in out
+
+
+def test_how_an_answer_is_off_is_said(capsys):
+    ok, out = run(capsys, "resnet.params", lambda d, b: 2 * count_parameters(PreActResNet(depth=d, bottleneck=b)))
+    assert not ok and "2 times too large" in out
+    ok, out = run(capsys, "pyramidnet.multiplicative_widths", lambda n, a: [w - 1 for w in pyramid_widths(n, a, "multiplicative")])
+    assert not ok and "wrong from the first value on" in out and "too small" in out
+
+
+def test_answers_written_with_numpy_or_torch_are_accepted(capsys):
+    import numpy as np
+
+    def numpy_survival(L, p, rule):
+        return 1 - np.arange(1, L + 1) / L * (1 - p) if rule == "linear" else np.full(L, p)
+
+    assert run(capsys, "stochastic_depth.survival_probabilities", numpy_survival)[0]
+    torch_survival = lambda L, p, r: torch.tensor(numpy_survival(L, p, r), dtype=torch.float64)  # noqa: E731
+    assert run(capsys, "stochastic_depth.survival_probabilities", torch_survival)[0]
+    widths = lambda n, a: np.array(pyramid_widths(n, a, "multiplicative"))  # noqa: E731
+    assert run(capsys, "pyramidnet.multiplicative_widths", widths)[0]
+    assert run(capsys, "stochastic_depth.expected_active_blocks", lambda L, p, r: np.float64(sum(numpy_survival(L, p, r))))[0]
+    assert run(capsys, "pyramidnet.params", np.int64(1_373_208))[0]
+
+
+def test_the_multiplicative_widths_hint_does_not_give_the_formula(capsys):
+    ok, out = run(capsys, "pyramidnet.multiplicative_widths", lambda n, a: [16] * n)
+    assert not ok and "hint:" in out and "α^(k/N)" not in out and "k/N" not in out
 
 
 def _equal(a, b):
@@ -181,7 +228,7 @@ def test_stub_answers_and_crashing_answers_are_reported_not_raised(capsys):
     ok, out = run(capsys, "resnet.units_per_stage", lambda depth, bottleneck: 1 / 0)
     assert not ok and "ZeroDivisionError" in out and "case 1 of" in out
     ok, out = run(capsys, "pyramidnet.multiplicative_widths", lambda n, a: 16)
-    assert not ok and "expected a list" in out
+    assert not ok and "expected a sequence of numbers" in out
     ok, out = run(capsys, "pyramidnet.params", lambda: 1)
     assert not ok and "call it first" in out
 
@@ -190,7 +237,7 @@ def test_value_checks_take_their_case_as_keywords(capsys):
     ok, _ = run(
         capsys,
         "pyramidnet.params",
-        count_parameters(pyramidnet(depth=20, alpha=36)),
+        count_parameters(PyramidNet(depth=20, alpha=36)),
         depth=20,
         alpha=36,
         widening="additive",
@@ -210,16 +257,16 @@ def test_mistake_formulas_agree_with_the_package_when_switched_off():
     # nothing changed they must give the package's counts.
     for i, w, s, b in CHECKS["resnet.unit_params"].cases:
         unit = (PreActBottleneckUnit if b else PreActBasicUnit)(i, w, s)
-        assert exercises._unit_formula(i, w, s, b) == count_parameters(unit)
+        assert unit_formula(i, w, s, b) == count_parameters(unit)
     for (widths,) in CHECKS["pyramidnet.params_from_widths"].cases:
-        assert exercises._pyramid_formula(widths) == CHECKS["pyramidnet.params_from_widths"].reference(widths)
+        assert pyramid_formula(widths) == CHECKS["pyramidnet.params_from_widths"].reference(widths)
     for i, k in CHECKS["densenet.layer_params"].cases:
         layer = DenseLayer(i, k, bottleneck=True)
         assert 2 * i + i * 4 * k + 2 * 4 * k + 9 * 4 * k * k == count_parameters(layer)
     for d, b in CHECKS["resnet.params"].cases:
-        model = preact_resnet(depth=d, bottleneck=b)
-        projections = sum(u.projection.weight.numel() for u in model.units() if u.projection is not None)
-        assert exercises._projections(d, b) == projections
+        model = PreActResNet(depth=d, bottleneck=b)
+        counted = sum(u.projection.weight.numel() for u in model.units() if u.projection is not None)
+        assert projections(d, b) == counted
 
 
 def test_transition_reference_matches_the_model():

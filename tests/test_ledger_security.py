@@ -20,7 +20,6 @@ from resnotes.ledger import (
     load_ledger,
     make_record,
     record_name,
-    upgrade_v1,
     validate,
     write_record,
 )
@@ -28,7 +27,7 @@ from resnotes.report import Markdown, Table
 from resnotes.train import History
 
 ROOT = Path(__file__).resolve().parent.parent
-V1_RECORD = ROOT / "results" / "preact_resnet20-cifar10-demo-train-seed0-20261128T061149.json"
+OLDEST = ROOT / "results" / "preact_resnet20-cifar10-demo-train-seed0-20261128T061149.json"
 
 HOSTILE = [
     "CIFAR-10 <img src=x onerror=alert(1)>",
@@ -75,7 +74,7 @@ def test_make_record_reads_run_id_and_precision_and_takes_medians():
     assert record["test_images"] == 1000
     # medians over the epochs after the first, which pays for compilation: (3, 2) s and (300, 200) img/s
     assert record["seconds_per_epoch"] == 2.5 and record["images_per_s"] == 250.0
-    assert "median" in SCHEMA["seconds_per_epoch"][1] and "median" in SCHEMA["images_per_s"][1]
+    assert "median" in SCHEMA["seconds_per_epoch"][0] and "median" in SCHEMA["images_per_s"][0]
     assert validate(record) == []
 
 
@@ -328,25 +327,30 @@ def test_write_record_refuses_a_path_outside_the_folder_when_the_name_checks_are
 # ---------------------------------------------------------------- links and overwrites
 
 
-def test_a_planted_link_is_never_followed_and_no_file_is_replaced(tmp_path):
+def test_a_planted_link_is_never_followed_and_nothing_is_written(tmp_path):
     folder = tmp_path / "results"
     folder.mkdir()
     victim = tmp_path / "victim.txt"
     victim.write_text("precious")
     record = a_record()
     name = record_name(record)
-    stem = name[: -len(".json")]
-    planted = [name, f"{stem}-1.json", f"{stem}-2.json"]
-    for link in planted:
-        os.symlink(victim, folder / link)
-    os.symlink(tmp_path / "missing.txt", folder / f"{stem}-3.json")  # a dangling link too
-    (folder / f"{stem}-4.json").write_text("an earlier file")
-    path = write_record(record, folder)
+    os.symlink(victim, folder / name)
+    os.symlink(tmp_path / "missing.txt", folder / f"{name[:-5]}-1.json")  # a dangling one
+    with pytest.raises(LedgerError, match="is a link"):
+        write_record(record, folder)
     assert victim.read_text() == "precious" and not (tmp_path / "missing.txt").exists()
-    assert path.name == f"{stem}-5.json" and path.parent == folder
-    assert not path.is_symlink() and json.loads(path.read_text()) == record
-    assert all((folder / link).is_symlink() for link in planted) and (folder / f"{stem}-4.json").read_text() == "an earlier file"
-    assert not [p for p in folder.iterdir() if p.name.startswith(".")], "a temporary file was left behind"
+    assert sorted(p.name for p in folder.iterdir()) == sorted([name, f"{name[:-5]}-1.json"])
+
+
+def test_a_taken_name_gets_a_suffix_and_no_file_is_replaced(tmp_path):
+    record = a_record()
+    name = record_name(record)
+    other = write_record(a_record(run_id="9d8c7b6a5f4e3d21"), tmp_path)
+    other.rename(tmp_path / name)  # another run's record under this record's name
+    before = (tmp_path / name).read_bytes()
+    path = write_record(record, tmp_path)
+    assert path.name == f"{name[:-5]}-1.json" and (tmp_path / name).read_bytes() == before
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")], "a temporary file was left"
 
 
 def test_write_record_writes_through_atomic_write(tmp_path, monkeypatch):
@@ -359,57 +363,61 @@ def test_write_record_writes_through_atomic_write(tmp_path, monkeypatch):
     assert calls and calls[0].name == path.name and json.loads(path.read_text())["run_id"] == "3f2a9c0d1e4b5a67"
 
 
-# ---------------------------------------------------------------- version 1
+# ---------------------------------------------------------------- older records
 
 
-def test_a_version_1_cpu_record_is_upgraded_on_read_without_changing_it(tmp_path):
-    shutil.copy(V1_RECORD, tmp_path / V1_RECORD.name)
-    before = (tmp_path / V1_RECORD.name).read_bytes()
-    v1 = json.loads(before)
-    assert v1["schema_version"] == 1 and validate(v1) == []  # still valid as a version-1 record
-    (row,) = load_ledger(tmp_path)
-    assert row["schema_version"] == 3 and row["precision"] == "fp32" and row["run_id"] == V1_RECORD.stem
-    assert row["test_images"] is None  # version 1 did not say
-    assert {k: row[k] for k in v1 if k != "schema_version"} == {k: v for k, v in v1.items() if k != "schema_version"}
-    assert (tmp_path / V1_RECORD.name).read_bytes() == before
-    # a new record lives next to it, and the upgraded record's run cannot be recorded twice
-    write_record(a_record(), tmp_path)
-    assert len(load_ledger(tmp_path)) == 2
-    with pytest.raises(LedgerError, match=f"{V1_RECORD.name}; nothing was written"):
-        write_record(a_record(run_id=V1_RECORD.stem), tmp_path)
+def test_the_oldest_record_was_rewritten_in_this_schema_without_changing_its_numbers():
+    record = json.loads(OLDEST.read_text())
+    assert record["schema_version"] == SCHEMA_VERSION and validate(record) == []
+    assert record["run_id"] == OLDEST.stem and record["precision"] == "fp32"
+    assert record["test_images"] is None  # it did not say
+    assert record["test_acc"] == 0.576 and record["wall_clock_s"] == 177.61115042100027
 
 
-def test_a_version_1_gpu_record_is_refused_with_a_reason(tmp_path):
-    v1 = json.loads(V1_RECORD.read_text())
-    v1["hardware"] = {"device": "NVIDIA H100 80GB HBM3 (1 GPU visible)", "count": 1}
-    (tmp_path / "gpu.json").write_text(json.dumps(v1))
-    assert validate(v1) == []
-    with pytest.raises(LedgerError, match="gpu.json is a version-1 ledger record .* precision"):
+@pytest.mark.parametrize("version", [1, 2, 4])
+def test_records_of_another_schema_version_are_refused(tmp_path, version):
+    old = {**a_record(), "schema_version": version}
+    assert any("schema_version must be 3" in e for e in validate(old))
+    (tmp_path / "old.json").write_text(json.dumps(old))
+    with pytest.raises(LedgerError, match="old.json is not a valid ledger record"):
         load_ledger(tmp_path)
-    with pytest.raises(LedgerError, match="precision"):
-        upgrade_v1(v1, "gpu.json")
 
 
-def test_version_1_records_are_held_to_the_new_rules_and_never_written(tmp_path):
-    v1 = json.loads(V1_RECORD.read_text())
-    assert validate({**v1, "dataset": "CIFAR-10 <img src=x onerror=alert(1)>"})
-    assert validate({**v1, "wall_clock_s": math.nan})
-    assert any("unknown field 'run_id'" in e for e in validate({**v1, "run_id": "3f2a9c0d1e4b5a67"}))
-    with pytest.raises(LedgerError, match="schema_version 3"):
-        write_record(v1, tmp_path)
-    assert validate({**a_record(), "schema_version": 4})
+# ---------------------------------------------------------------- hostile files
 
 
-def test_a_version_2_record_is_upgraded_on_read_with_unknown_test_images(tmp_path):
-    v2 = {**a_record(), "schema_version": 2}
-    del v2["test_images"]
-    assert validate(v2) == []
-    assert any("unknown field 'test_images'" in e for e in validate({**v2, "test_images": 1000}))
-    (tmp_path / "v2.json").write_text(json.dumps(v2))
-    (row,) = load_ledger(tmp_path)
-    assert row["schema_version"] == 3 and row["test_images"] is None
-    assert {k: row[k] for k in v2 if k != "schema_version"} == {k: v for k, v in v2.items() if k != "schema_version"}
-    assert any("test_images must be >= 1" in e for e in validate({**a_record(), "test_images": 0}))
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda p: p.write_text("[" * 30_000 + "]" * 30_000), "not a readable JSON record"),
+        (lambda p: p.mkdir(), "is not a file"),
+        (lambda p: p.write_text('{"params": ' + "9" * 5000 + "}"), "not a readable JSON record"),
+        (lambda p: p.write_text(" " * (65 * 1024) + "{}"), "a ledger record is at most 65,536"),
+        (lambda p: p.write_bytes(b"\xff\xfe{}"), "not a readable JSON record"),
+        (lambda p: p.write_text("{}"), "not a valid ledger record"),
+    ],
+    ids=["deep nesting", "a folder", "a 5,000-digit integer", "4.4 MB", "not UTF-8", "empty"],
+)
+def test_a_hostile_file_is_named_in_one_ledger_error(tmp_path, make, message):
+    make(tmp_path / "zz.json")
+    with pytest.raises(LedgerError, match=message) as caught:
+        load_ledger(tmp_path)
+    assert "zz.json" in str(caught.value)
+
+
+def test_a_record_behind_a_link_is_refused_and_nothing_is_written_beside_it(tmp_path):
+    elsewhere = tmp_path / "elsewhere"
+    real = write_record(a_record(), elsewhere)
+    folder = tmp_path / "results"
+    folder.mkdir()
+    os.symlink(real, folder / "linked.json")
+    with pytest.raises(LedgerError, match="linked.json is a link"):
+        load_ledger(folder)
+    # write_record used to skip links in its duplicate check, so the same run was
+    # written a second time, after which the whole ledger was refused.
+    with pytest.raises(LedgerError, match="linked.json is a link"):
+        write_record(a_record(), folder)
+    assert files_in(folder) == ["linked.json"]
 
 
 def test_the_committed_ledger_loads():

@@ -2,10 +2,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from resnotes.models import RENAMED, canonical_name, count_parameters, create_model, get_spec, list_models
+from resnotes.models import count_parameters, create_model, get_spec, list_models
 from resnotes.models.attention import ResidualAttentionNetwork
 from resnotes.models.densenet import densenet, densenet_bc
-from resnotes.models.preact_resnet import PreActBasicUnit, PreActBottleneckUnit, PreActResNet, plain_net, preact_resnet
+from resnotes.models.preact_resnet import PreActBasicUnit, PreActBottleneckUnit, PreActResNet, plain_net, PreActResNet
 from resnotes.models.pyramidnet import PyramidNet
 from resnotes.models.se_cbam import preact_resnet_attention
 from resnotes.models.stochastic_depth import StochasticDepthResNet
@@ -52,7 +52,6 @@ def test_parameter_count_within_five_percent_of_the_paper(name):
     ours = count_parameters(spec.build())
     paper = spec.paper.params
     assert abs(ours - paper) / paper < 0.05, f"{name}: {ours:,} vs paper {paper:,.0f} ({spec.paper.label})"
-    assert spec.paper_params == paper and spec.source == spec.paper.source
 
 
 def test_paper_figures_are_plausible():
@@ -67,15 +66,10 @@ def test_paper_figures_are_plausible():
             assert paper.cifar10_error < paper.cifar100_error, name
 
 
-def test_old_names_still_work_with_a_deprecation_warning():
-    for old, new in RENAMED.items():
-        assert new in MODELS and old not in MODELS
-        assert canonical_name(old) == new and canonical_name(new) == new
-        with pytest.warns(DeprecationWarning, match=f"use '{new}'"):
-            assert get_spec(old) is get_spec(new)
-    with pytest.warns(DeprecationWarning, match="use 'preact_resnet110_se'"):
-        model = create_model("se_preact_resnet110", depth=8)
-    assert count_parameters(model) == count_parameters(create_model("preact_resnet110_se", depth=8))
+def test_the_names_before_the_naming_rule_are_gone():
+    """Nothing was released under them: no record, chapter or user has them."""
+    with pytest.raises(ValueError, match="unknown model 'se_preact_resnet110'. Did you mean"):
+        get_spec("se_preact_resnet110")
 
 
 def test_known_exact_counts():
@@ -91,7 +85,7 @@ def test_known_exact_counts():
 )
 def test_depth_rule(depth, bottleneck, rule):
     with pytest.raises(ValueError, match=f"depth must be {rule}"):
-        preact_resnet(depth=depth, bottleneck=bottleneck)
+        PreActResNet(depth=depth, bottleneck=bottleneck)
 
 
 def test_unknown_model_names_the_closest():
@@ -120,7 +114,7 @@ def test_plain_network_has_no_shortcuts():
 
 
 def test_projection_only_where_the_shape_changes():
-    model = preact_resnet(depth=164, bottleneck=True)
+    model = PreActResNet(depth=164, bottleneck=True)
     projected = [(i, j) for i, stage in enumerate(model.stages) for j, u in enumerate(stage) if u.projection is not None]
     assert projected == [(0, 0), (1, 0), (2, 0)]
 
@@ -129,7 +123,7 @@ def test_first_unit_of_each_stage_shortcuts_the_activated_input():
     # fb.resnet.torch's "both_preact": BN-ReLU before the split, also on the
     # first identity shortcut; later units carry x_l untouched.
     torch.manual_seed(0)
-    model = preact_resnet(depth=14)
+    model = PreActResNet(depth=14)
     first, second = model.stages[0][0], model.stages[0][1]
     x = torch.randn(2, 16, 8, 8)
     for unit in (first, second):
@@ -141,5 +135,5 @@ def test_first_unit_of_each_stage_shortcuts_the_activated_input():
 
 
 def test_model_follows_the_input_dtype_and_device():
-    model = preact_resnet(depth=8).to(torch.float64)
+    model = PreActResNet(depth=8).to(torch.float64)
     assert model(torch.randn(2, 3, 32, 32, dtype=torch.float64)).dtype == torch.float64

@@ -3,8 +3,8 @@ import torch
 
 from resnotes.analysis import lesioned
 from resnotes.models import count_parameters, get_spec, list_models
-from resnotes.models.preact_resnet import preact_resnet
-from resnotes.models.pyramidnet import PyramidBasicUnit, PyramidBottleneckUnit, pyramid_widths, pyramidnet, zero_pad_shortcut
+from resnotes.models.preact_resnet import PreActResNet
+from resnotes.models.pyramidnet import PyramidBasicUnit, PyramidBottleneckUnit, pyramid_widths, PyramidNet, zero_pad_shortcut
 
 TABLE_ROWS = [
     "pyramidnet110_a48",
@@ -29,7 +29,7 @@ def test_additive_widths_follow_formula_2(alpha, num_units):
 
 
 def test_every_unit_widens_including_the_first_of_each_stage():
-    model = pyramidnet(depth=20, alpha=36)
+    model = PyramidNet(depth=20, alpha=36)
     widths = [unit.out_channels for unit in model.units()]
     assert widths == [20, 24, 28, 32, 36, 40, 44, 48, 52]
     assert model.widths == widths
@@ -55,7 +55,7 @@ def test_zero_padded_shortcut_pads_and_pools():
 def test_shortcut_keeps_dtype_on_cpu_and_under_autocast():
     x = torch.randn(2, 4, 8, 8, dtype=torch.float64)
     assert zero_pad_shortcut(x, 6, 2).dtype == torch.float64
-    model = pyramidnet(depth=20, alpha=12)
+    model = PyramidNet(depth=20, alpha=12)
     with torch.autocast("cpu", dtype=torch.bfloat16):
         out = model(torch.randn(2, 3, 32, 32))
     assert out.dtype == torch.bfloat16 and torch.isfinite(out).all()
@@ -83,10 +83,10 @@ def test_all_seven_table_rows_are_registered_with_the_papers_figures():
 
 def test_known_exact_count():
     # The official code gives about 1.77M for depth 110, alpha 48 (Table: 1.7M).
-    assert count_parameters(pyramidnet(depth=110, alpha=48)) == 1_772_706
+    assert count_parameters(PyramidNet(depth=110, alpha=48)) == 1_772_706
 
 
-@pytest.mark.parametrize("build", [lambda: pyramidnet(depth=20, alpha=24), lambda: pyramidnet(depth=29, alpha=24, bottleneck=True), lambda: preact_resnet(depth=20)])
+@pytest.mark.parametrize("build", [lambda: PyramidNet(depth=20, alpha=24), lambda: PyramidNet(depth=29, alpha=24, bottleneck=True), lambda: PreActResNet(depth=20)])
 def test_lesioning_any_unit_keeps_the_output_valid_and_is_undone(build):
     torch.manual_seed(0)
     model = build().eval()
@@ -112,4 +112,4 @@ def test_lesioning_any_unit_keeps_the_output_valid_and_is_undone(build):
 )
 def test_bad_arguments_are_rejected(kwargs, message):
     with pytest.raises(ValueError, match=message):
-        pyramidnet(**{"depth": 110, "alpha": 48, **kwargs})
+        PyramidNet(**{"depth": 110, "alpha": 48, **kwargs})

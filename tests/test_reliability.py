@@ -8,9 +8,11 @@ import pytest
 import torch
 
 from conftest import write_imagefolder
-from resnotes.data import DataFormatError, DataNotFoundError, load_raw
-from resnotes.models.preact_resnet import preact_resnet
-from resnotes.train import CheckpointError, TrainConfig, fit, main
+from resnotes.datasets import DataFormatError, DataNotFoundError, load_raw
+from resnotes.models.preact_resnet import PreActResNet
+from resnotes.checkpoint import CheckpointError
+from resnotes.cli import main
+from resnotes.train import TrainConfig, fit
 
 def quiet(**kw):
     return TrainConfig(progress=False, **kw)
@@ -22,7 +24,7 @@ def quiet(**kw):
 def test_same_seed_same_history_on_cpu(tiny_cifar10):
     def run():
         torch.manual_seed(123)  # fit reseeds everything from config.seed
-        return fit(preact_resnet(depth=8), tiny_cifar10, quiet(epochs=2, batch_size=16, seed=4))
+        return fit(PreActResNet(depth=8), tiny_cifar10, quiet(epochs=2, batch_size=16, seed=4))
 
     a, b = run(), run()
     assert [e["train_loss"] for e in a.epochs] == [e["train_loss"] for e in b.epochs]
@@ -31,7 +33,7 @@ def test_same_seed_same_history_on_cpu(tiny_cifar10):
 def test_checkpoint_holds_everything_needed_to_resume(tiny_cifar10, tmp_path):
     import json
 
-    fit(preact_resnet(depth=8), tiny_cifar10, quiet(epochs=1, batch_size=16, checkpoint_dir=str(tmp_path)))
+    fit(PreActResNet(depth=8), tiny_cifar10, quiet(epochs=1, batch_size=16, checkpoint_dir=str(tmp_path)))
     ckpt = torch.load(tmp_path / "last.pt", weights_only=True)
     assert {"model", "optimizer", "scaler", "epoch", "history", "best_state", "rng", "run"} <= set(ckpt)
     assert {"torch", "numpy", "python"} <= set(ckpt["rng"])
@@ -40,21 +42,21 @@ def test_checkpoint_holds_everything_needed_to_resume(tiny_cifar10, tmp_path):
     assert "90 train" in run["data"] and ckpt["epoch"] == 1
 
 def test_resuming_with_another_seed_is_refused(tiny_cifar10, tmp_path):
-    fit(preact_resnet(depth=8), tiny_cifar10, quiet(epochs=1, batch_size=16, checkpoint_dir=str(tmp_path), seed=1))
+    fit(PreActResNet(depth=8), tiny_cifar10, quiet(epochs=1, batch_size=16, checkpoint_dir=str(tmp_path), seed=1))
     with pytest.raises(CheckpointError, match="seed: 1 in the checkpoint, 2 now"):
-        fit(preact_resnet(depth=8), tiny_cifar10, quiet(epochs=2, batch_size=16, checkpoint_dir=str(tmp_path), seed=2))
+        fit(PreActResNet(depth=8), tiny_cifar10, quiet(epochs=2, batch_size=16, checkpoint_dir=str(tmp_path), seed=2))
 
 # --------------------------------------------------------------------------
 # Safe checkpoints
 # --------------------------------------------------------------------------
 
 def test_corrupt_checkpoint_names_the_file_and_keeps_the_previous_one(tiny_cifar10, tmp_path):
-    fit(preact_resnet(depth=8), tiny_cifar10, quiet(epochs=2, batch_size=16, checkpoint_dir=str(tmp_path)))
+    fit(PreActResNet(depth=8), tiny_cifar10, quiet(epochs=2, batch_size=16, checkpoint_dir=str(tmp_path)))
     last, previous = tmp_path / "last.pt", tmp_path / "previous.pt"
     assert torch.load(previous, weights_only=True)["epoch"] == 1
     last.write_bytes(last.read_bytes()[:1000])  # truncated
     with pytest.raises(CheckpointError, match=r"cannot read the checkpoint .*last\.pt.*previous\.pt"):
-        fit(preact_resnet(depth=8), tiny_cifar10, quiet(epochs=3, batch_size=16, checkpoint_dir=str(tmp_path)))
+        fit(PreActResNet(depth=8), tiny_cifar10, quiet(epochs=3, batch_size=16, checkpoint_dir=str(tmp_path)))
     assert torch.load(previous, weights_only=True)["epoch"] == 1  # kept as it was
 
 class _Payload:
@@ -67,7 +69,7 @@ def test_a_checkpoint_carrying_a_malicious_pickle_is_refused(tiny_cifar10, tmp_p
     with open(tmp_path / "last.pt", "wb") as f:
         pickle.dump({"model": _Payload(), "epoch": 1}, f, protocol=2)
     with pytest.raises(CheckpointError, match="refusing to load"):
-        fit(preact_resnet(depth=8), tiny_cifar10, quiet(epochs=2, batch_size=16, checkpoint_dir=str(tmp_path)))
+        fit(PreActResNet(depth=8), tiny_cifar10, quiet(epochs=2, batch_size=16, checkpoint_dir=str(tmp_path)))
     assert not marker.exists(), "the pickle's code ran"
 
 # --------------------------------------------------------------------------
@@ -126,7 +128,7 @@ def test_command_line_help_lists_models_and_profiles(capsys):
     with pytest.raises(SystemExit):
         main(["--help"])
     out = capsys.readouterr().out
-    for word in ["preact_resnet110", "pyramidnet110_a48", "smoke, demo, fast, paper", "--train-per-class", "--no-resume"]:
+    for word in ["preact_resnet110", "pyramidnet110_a48", "{smoke,demo,fast,paper}", "--train-per-class", "--no-resume"]:
         assert word in out
 
 def test_unknown_profile_in_the_environment(monkeypatch, capsys):

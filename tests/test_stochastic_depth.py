@@ -5,7 +5,7 @@ from resnotes.models import count_parameters, create_model
 from resnotes.models.stochastic_depth import (
     StochasticDepthBlock,
     StochasticDepthRescaledBlock,
-    resnet_stochastic_depth,
+    StochasticDepthResNet,
     stochastic_depth_rescaled,
     subsample_pad_shortcut,
     survival_probabilities,
@@ -29,7 +29,7 @@ def test_linear_decay_and_uniform_rule():
 
 def test_eval_is_deterministic_and_runs_every_block_scaled():
     torch.manual_seed(0)
-    model = resnet_stochastic_depth(depth=20).eval()
+    model = StochasticDepthResNet(depth=20).eval()
     calls, _ = count_branch_calls(model)
     x = torch.randn(2, 3, 32, 32)
     assert torch.equal(model(x), model(x))
@@ -38,7 +38,7 @@ def test_eval_is_deterministic_and_runs_every_block_scaled():
 
 def test_dropped_blocks_are_really_skipped():
     torch.manual_seed(1)
-    model = resnet_stochastic_depth(depth=20, final_survival=0.2).train()
+    model = StochasticDepthResNet(depth=20, final_survival=0.2).train()
     calls, _ = count_branch_calls(model)
     x = torch.randn(2, 3, 32, 32)
     seen = []
@@ -52,7 +52,7 @@ def test_dropped_blocks_are_really_skipped():
 
 def test_fraction_of_executed_blocks_matches_the_mean_survival():
     torch.manual_seed(2)
-    model = resnet_stochastic_depth(depth=20, final_survival=0.5).train()
+    model = StochasticDepthResNet(depth=20, final_survival=0.5).train()
     calls, _ = count_branch_calls(model)
     trials = 400
     counts = torch.zeros(9)
@@ -110,7 +110,7 @@ def test_common_variant_rescales_during_training(mode):
 
 
 def test_common_variant_computes_every_branch():
-    model = resnet_stochastic_depth(depth=20, final_survival=0.2, mode="row").train()
+    model = StochasticDepthResNet(depth=20, final_survival=0.2, mode="row").train()
     assert all(isinstance(block, StochasticDepthRescaledBlock) for block in model.units())
     calls, _ = count_branch_calls(model)
     model(torch.randn(2, 3, 32, 32))
@@ -141,4 +141,4 @@ def test_stochastic_depth_adds_no_parameters():
 )
 def test_bad_arguments(kwargs, message):
     with pytest.raises(ValueError, match=message):
-        resnet_stochastic_depth(**kwargs)
+        StochasticDepthResNet(**kwargs)

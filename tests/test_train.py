@@ -5,10 +5,11 @@ import pytest
 import torch
 
 from conftest import real_cifar10_available, write_cifar10_pickles
-from resnotes.data import load_cifar
-from resnotes.models.preact_resnet import preact_resnet
-from resnotes.profiles import PROFILES, get_profile
-from resnotes.train import History, TrainConfig, fit, learning_rate, main
+from resnotes.datasets import load_cifar
+from resnotes.models.preact_resnet import PreActResNet
+from resnotes.config import PROFILES, get_profile
+from resnotes.cli import main
+from resnotes.train import History, TrainConfig, fit, learning_rate
 
 
 def quiet(**kw):
@@ -66,7 +67,7 @@ def test_profiles(monkeypatch):
 def test_loss_falls_on_a_small_real_subset():
     data = load_cifar("cifar10", train_per_class=40, test_per_class=10)
     torch.manual_seed(0)
-    history = fit(preact_resnet(depth=8), data, quiet(epochs=4, batch_size=50, lr=0.05, schedule="cosine"))
+    history = fit(PreActResNet(depth=8), data, quiet(epochs=4, batch_size=50, lr=0.05, schedule="cosine"))
     losses = history.column("train_loss")
     assert losses[-1] < losses[0] - 0.1, losses
     assert history.test_acc is not None and history.best_epoch in range(1, 5)
@@ -75,7 +76,7 @@ def test_loss_falls_on_a_small_real_subset():
 def test_resumed_run_matches_an_uninterrupted_one(tiny_cifar10, tmp_path):
     def run(epochs, folder):
         torch.manual_seed(1)
-        model = preact_resnet(depth=8)
+        model = PreActResNet(depth=8)
         history = fit(model, tiny_cifar10, quiet(epochs=epochs, batch_size=16, checkpoint_dir=str(folder), schedule="step", seed=5))
         return model, history
 
@@ -93,12 +94,12 @@ def test_resumed_run_matches_an_uninterrupted_one(tiny_cifar10, tmp_path):
 
 def _cut_short(folder, data):
     """Train the first 2 epochs of the same 3-epoch run, leaving its checkpoint behind."""
-    import resnotes.train as rtrain
+    import resnotes.runs as rruns
 
     class Stop(Exception):
         pass
 
-    real_save = rtrain.save_checkpoint
+    real_save = rruns.save_checkpoint
 
     def save_then_stop(folder, state):
         real_save(folder, state)
@@ -106,12 +107,12 @@ def _cut_short(folder, data):
             raise Stop
 
     torch.manual_seed(1)
-    rtrain.save_checkpoint = save_then_stop
+    rruns.save_checkpoint = save_then_stop
     try:
         with pytest.raises(Stop):
-            fit(preact_resnet(depth=8), data, quiet(epochs=3, batch_size=16, checkpoint_dir=str(folder), schedule="step", seed=5))
+            fit(PreActResNet(depth=8), data, quiet(epochs=3, batch_size=16, checkpoint_dir=str(folder), schedule="step", seed=5))
     finally:
-        rtrain.save_checkpoint = real_save
+        rruns.save_checkpoint = real_save
 
 
 def test_non_finite_loss_stops_naming_epoch_and_step(tiny_cifar10):
@@ -128,7 +129,7 @@ def test_non_finite_loss_stops_naming_epoch_and_step(tiny_cifar10):
 
 
 def test_history_serialises_to_json(tiny_cifar10, tmp_path):
-    history = fit(preact_resnet(depth=8), tiny_cifar10, quiet(epochs=1, batch_size=32, profile="smoke"))
+    history = fit(PreActResNet(depth=8), tiny_cifar10, quiet(epochs=1, batch_size=32, profile="smoke"))
     path = tmp_path / "h.json"
     history.to_json(path)
     again = History.from_json(path)

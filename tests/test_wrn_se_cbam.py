@@ -2,10 +2,10 @@ import pytest
 import torch
 
 from resnotes.models import count_parameters, create_model
-from resnotes.models.preact_resnet import preact_resnet
+from resnotes.models.preact_resnet import PreActResNet
 from resnotes.models.se_cbam import CBAM, SqueezeExcitation, preact_resnet_attention
-from resnotes.models.wide_resnet import wide_resnet
-from resnotes.profiles import paper_recipe
+from resnotes.models.wide_resnet import WideResNet
+from resnotes.config import paper_recipe
 from resnotes.train import TrainConfig, learning_rate
 
 
@@ -20,7 +20,7 @@ def test_wrn_28_10_count_widths_and_three_projections():
 @pytest.mark.parametrize("kwargs, rule", [({"depth": 27}, "depth must be 6n\\+4"), ({"widen_factor": 0}, "widen_factor must be"), ({"drop_rate": 1.0}, "drop_rate must be in")])
 def test_wrn_bad_arguments(kwargs, rule):
     with pytest.raises(ValueError, match=rule):
-        wide_resnet(**kwargs)
+        WideResNet(**kwargs)
 
 
 def test_se_rescales_channels_by_weights_in_the_unit_interval():
@@ -45,7 +45,7 @@ def test_cbam_gates_channels_then_positions():
 
 
 def test_se_and_cbam_are_drop_in_and_cheap():
-    base = count_parameters(preact_resnet(depth=110))
+    base = count_parameters(PreActResNet(depth=110))
     for attention in ("se", "cbam"):
         model = preact_resnet_attention(depth=110, attention=attention)
         assert 0 < count_parameters(model) - base < 0.05 * base

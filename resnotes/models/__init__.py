@@ -5,7 +5,8 @@ The classes live in their family's module, for example
 re-exported here, so that ``resnotes.models.pyramidnet`` stays the module.
 """
 
-from . import (
+# Importing each family's module registers its models.
+from . import (  # noqa: F401  # noqa: F401
     attention,
     densenet,
     preact_resnet,
@@ -13,12 +14,10 @@ from . import (
     se_cbam,
     stochastic_depth,
     wide_resnet,
-)  # noqa: F401  (registers their models)
+)
 from .registry import (
-    RENAMED,
     ModelSpec,
     PaperFigures,
-    canonical_name,
     count_flops,
     count_parameters,
     create_model,
@@ -28,10 +27,8 @@ from .registry import (
 )
 
 __all__ = [
-    "RENAMED",
     "ModelSpec",
     "PaperFigures",
-    "canonical_name",
     "count_flops",
     "count_parameters",
     "create_model",

@@ -50,7 +50,8 @@ ATTENTION_MODES = ("arl", "nal")
 
 
 def modules_per_stage(depth: int, p: int, t: int) -> int:
-    """m, the attention modules in each of the three stages; a depth that breaks the rule raises."""
+    """m, the attention modules in each of the three stages; a depth that breaks the
+    rule raises."""
     for name, value, low in (("p", p, 0), ("t", t, 1)):
         if not isinstance(value, int) or value < low:
             raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
@@ -68,7 +69,8 @@ def modules_per_stage(depth: int, p: int, t: int) -> int:
 
 
 def mask_poolings(input_size: int, min_size: int = 4) -> int:
-    """How many 2x max-poolings take the mask from ``input_size`` down to ``min_size`` (at least one).
+    """How many 2x max-poolings take the mask from ``input_size`` down to ``min_size``
+    (at least one).
 
     Not specified by the paper: the ImageNet network pools 56 -> 7, 28 -> 7 and
     14 -> 7, so its three stages pool 3, 2 and 1 times, down to the same 7x7.
@@ -77,7 +79,8 @@ def mask_poolings(input_size: int, min_size: int = 4) -> int:
     """
     if input_size < 2 * min_size:
         raise ValueError(
-            f"a stage input of {input_size}x{input_size} is too small to pool down to {min_size}x{min_size}"
+            f"a stage input of {input_size}x{input_size} is too small to pool down to "
+            f"{min_size}x{min_size}"
         )
     return max(1, int(math.log2(input_size // min_size)))
 
@@ -90,13 +93,15 @@ def _units(channels: int, count: int) -> nn.Sequential:
 
 
 class SoftMaskBranch(nn.Module):
-    """M(x): max-pool and r units per level going down, interpolate, add the skip and r units going up.
+    """M(x): max-pool and r units per level going down, interpolate, add the skip and r
+    units going up.
 
     With three poolings (stage 1 on 32x32):
 
         pool -> down1 (r units) -> skip1
              -> pool -> down2 (r units) -> skip2
-                     -> pool -> bottom (max(2, r) units) -> up to 8x8, + skip2 -> up2 (r units)
+                     -> pool -> bottom (max(2, r) units)
+                     -> up to 8x8, + skip2 -> up2 (r units)
              -> up to 16x16, + skip1 -> up1 (r units)
         -> up to 32x32 -> BN-ReLU-conv1x1 -> BN-ReLU-conv1x1 -> sigmoid
 
@@ -130,9 +135,13 @@ class SoftMaskBranch(nn.Module):
         self.bottom = _units(channels, bottom_units)
         self.up = nn.ModuleList(_units(channels, r) for _ in range(poolings - 1))
         self.head = nn.Sequential(
-            nn.BatchNorm2d(channels), nn.ReLU(), conv1x1(channels, channels),
-            nn.BatchNorm2d(channels), nn.ReLU(), conv1x1(channels, channels),
-        )  # fmt: skip
+            nn.BatchNorm2d(channels),
+            nn.ReLU(),
+            conv1x1(channels, channels),
+            nn.BatchNorm2d(channels),
+            nn.ReLU(),
+            conv1x1(channels, channels),
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         size = x.shape[-2:]
@@ -157,7 +166,8 @@ class SoftMaskBranch(nn.Module):
 
 
 class AttentionModule(nn.Module):
-    """p units, then the trunk T and the soft mask M side by side, combined, then p units."""
+    """p units, then the trunk T and the soft mask M side by side, combined, then p
+    units."""
 
     def __init__(
         self,
@@ -172,7 +182,8 @@ class AttentionModule(nn.Module):
         super().__init__()
         if attention not in ATTENTION_MODES:
             raise ValueError(
-                f"attention must be one of {', '.join(ATTENTION_MODES)}, got {attention!r}"
+                f"attention must be one of {', '.join(ATTENTION_MODES)}, got "
+                f"{attention!r}"
             )
         self.attention = attention
         self.pre = _units(channels, p)
@@ -195,7 +206,8 @@ class AttentionModule(nn.Module):
 
 
 class ResidualAttentionNetwork(nn.Module):
-    """Stem, three stages (a unit, then m attention modules), three more units, classifier."""
+    """Stem, three stages (a unit, then m attention modules), three more units,
+    classifier."""
 
     def __init__(
         self,
@@ -248,9 +260,6 @@ class ResidualAttentionNetwork(nn.Module):
         x = self.stages[2](x)  # (B, 256, 8, 8)
         x = self.final(x)
         return bn_relu_pool_classify(x, self.bn, self.fc)
-
-
-attention_net = ResidualAttentionNetwork  # the name the chapters import
 
 
 _TABLE = "Wang et al. 2017, CIFAR comparison table (survey Table 7)"

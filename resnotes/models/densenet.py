@@ -37,25 +37,29 @@ import torch.nn.functional as F
 import torch.utils.checkpoint as cp
 from torch import nn
 
-from .layers import bn_relu_pool_classify, conv1x1, conv3x3, init_conv_weights
+from .layers import (
+    bn_relu_pool_classify,
+    conv1x1,
+    conv3x3,
+    count_from_depth,
+    init_conv_weights,
+)
 from .registry import PaperFigures, register
 
 BOTTLENECK_FACTOR = 4  # the 1x1 convolution of a BC layer outputs 4k channels
 
 
 def layers_per_block(depth: int, bottleneck: bool) -> int:
-    """n, the number of layers in each of the three dense blocks; a depth that breaks the rule raises."""
-    convs_per_layer = 2 if bottleneck else 1
-    rule = "6n+4 (bottleneck layers)" if bottleneck else "3n+4"
-    if not isinstance(depth, int) or depth < 3 * convs_per_layer + 4:
-        raise ValueError(f"depth must be {rule} with n >= 1, got {depth!r}")
-    if (depth - 4) % (3 * convs_per_layer) != 0:
-        raise ValueError(f"depth must be {rule}, got {depth}")
-    return (depth - 4) // (3 * convs_per_layer)
+    """n, the layers in each of the three dense blocks; a depth that breaks the rule
+    raises."""
+    if bottleneck:
+        return count_from_depth(depth, 6, 4, "6n+4 (bottleneck layers)")
+    return count_from_depth(depth, 3, 4, "3n+4")
 
 
 def block_widths(in_channels: int, num_layers: int, growth_rate: int) -> list[int]:
-    """The width of the concatenated feature map after each layer of a block: k_0 + l k, l = 0..n."""
+    """The width of the concatenated feature map after each layer of a block: k_0 + l k,
+    l = 0..n."""
     return [in_channels + layer * growth_rate for layer in range(num_layers + 1)]
 
 
@@ -120,7 +124,8 @@ class DenseLayer(nn.Module):
         return self.conv1(x)  # (B, 4k or k, H, W)
 
     def call_checkpointed(self, features: list[torch.Tensor]) -> torch.Tensor:
-        """``concat_bn_relu_conv`` without keeping its output for the backward pass, which recomputes it."""
+        """``concat_bn_relu_conv`` without keeping its output for the backward pass,
+        which recomputes it."""
         return cp.checkpoint(
             self.concat_bn_relu_conv,
             *features,
@@ -142,7 +147,8 @@ class DenseLayer(nn.Module):
 
 
 class DenseBlock(nn.Module):
-    """n dense layers; the output is the concatenation of the input and all n new feature maps."""
+    """n dense layers; the output is the concatenation of the input and all n new
+    feature maps."""
 
     def __init__(
         self,
@@ -247,6 +253,16 @@ class DenseNet(nn.Module):
         for layer in self.dense_layers():
             layer.memory_efficient = bool(value)
 
+    @property
+    def eager_only(self) -> str | None:
+        """Why ``fit`` does not compile this network, or None."""
+        if not self.memory_efficient:
+            return None
+        return (
+            "torch.compile cannot trace the memory-efficient mode's checkpoint, which "
+            "keeps BatchNorm's running statistics from a second update"
+        )
+
     def dense_layers(self) -> list[DenseLayer]:
         """Every dense layer, first to last."""
         return [layer for block in self.blocks for layer in block.layers]
@@ -268,7 +284,8 @@ def densenet(
     memory_efficient: bool = False,
     num_classes: int = 10,
 ) -> DenseNet:
-    """The paper's plain DenseNet (BN-ReLU-conv3x3 layers, no compression), e.g. ``densenet(depth=40, growth_rate=12)``.
+    """The paper's plain DenseNet (BN-ReLU-conv3x3 layers, no compression), e.g.
+    ``densenet(depth=40, growth_rate=12)``.
 
     Differs from paper: the paper adds dropout 0.2 only when it trains without
     data augmentation; we always augment, so ``drop_rate`` defaults to 0.
@@ -292,7 +309,8 @@ def densenet_bc(
     memory_efficient: bool = False,
     num_classes: int = 10,
 ) -> DenseNet:
-    """DenseNet-BC (bottleneck layers, compression theta), e.g. ``densenet_bc(depth=100, growth_rate=12)``."""
+    """DenseNet-BC (bottleneck layers, compression theta), e.g. ``densenet_bc(depth=100,
+    growth_rate=12)``."""
     return DenseNet(
         depth,
         growth_rate,

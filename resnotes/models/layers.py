@@ -32,3 +32,25 @@ def init_conv_weights(model: nn.Module) -> None:
     for m in model.modules():
         if isinstance(m, nn.Conv2d):
             nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+
+
+def count_from_depth(depth: int, layers_per_n: int, fixed: int, rule: str) -> int:
+    """n for a network of ``depth`` = ``layers_per_n`` n + ``fixed`` layers; a depth
+    that breaks the family's ``rule`` (e.g. "6n+2 (basic units)") raises."""
+    if (
+        not isinstance(depth, int)
+        or isinstance(depth, bool)
+        or depth < layers_per_n + fixed
+    ):
+        raise ValueError(f"depth must be {rule} with n >= 1, got {depth!r}")
+    if (depth - fixed) % layers_per_n:
+        raise ValueError(f"depth must be {rule}, got {depth}")
+    return (depth - fixed) // layers_per_n
+
+
+def three_stages(units_per_stage: int):
+    """(stage, position, stride) of every unit of a three-stage CIFAR network, in
+    order: the first unit of stages 2 and 3 halves the resolution (32, 16, 8)."""
+    for stage in range(3):
+        for position in range(units_per_stage):
+            yield stage, position, 2 if stage > 0 and position == 0 else 1

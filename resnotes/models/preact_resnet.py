@@ -27,7 +27,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .layers import bn_relu_pool_classify, conv1x1, conv3x3, init_conv_weights
+from .layers import (
+    bn_relu_pool_classify,
+    conv1x1,
+    conv3x3,
+    count_from_depth,
+    init_conv_weights,
+    three_stages,
+)
 from .registry import PaperFigures, register
 
 STAGE_WIDTHS = (16, 32, 64)
@@ -35,13 +42,9 @@ STAGE_WIDTHS = (16, 32, 64)
 
 def units_per_stage(depth: int, bottleneck: bool) -> int:
     """n for a network of ``depth`` layers; a depth that breaks the rule raises."""
-    layers_per_unit = 3 if bottleneck else 2
-    rule = "9n+2 (bottleneck units)" if bottleneck else "6n+2 (basic units)"
-    if not isinstance(depth, int) or depth < 3 * layers_per_unit + 2:
-        raise ValueError(f"depth must be {rule} with n >= 1, got {depth!r}")
-    if (depth - 2) % (3 * layers_per_unit) != 0:
-        raise ValueError(f"depth must be {rule}, got {depth}")
-    return (depth - 2) // (3 * layers_per_unit)
+    if bottleneck:
+        return count_from_depth(depth, 9, 2, "9n+2 (bottleneck units)")
+    return count_from_depth(depth, 6, 2, "6n+2 (basic units)")
 
 
 class PreActUnit(nn.Module):
@@ -57,6 +60,9 @@ class PreActUnit(nn.Module):
     appendix describes the same: BN-ReLU right after the stem's convolution,
     before the first unit splits. Every other unit's shortcut carries x_l
     untouched. A plain unit (``residual=False``) has no shortcut at all.
+
+    A subclass builds the rest of F's layers in ``build`` and applies them in
+    ``branch``.
     """
 
     expansion = 1  # output width / ``width``
@@ -78,6 +84,11 @@ class PreActUnit(nn.Module):
             conv1x1(in_channels, out_channels, stride) if needs_projection else None
         )
         self.shortcut_reads_preact = first_in_stage or needs_projection
+        self.build(in_channels, width, stride)
+
+    def build(self, in_channels: int, width: int, stride: int) -> None:
+        """The layers of F after its first BN-ReLU; each kind of unit defines them."""
+        raise NotImplementedError
 
     def branch(self, preact: torch.Tensor) -> torch.Tensor:
         """F after its first BN-ReLU; each kind of unit defines it."""
@@ -107,15 +118,7 @@ class PreActBasicUnit(PreActUnit):
 
     expansion = 1
 
-    def __init__(
-        self,
-        in_channels: int,
-        width: int,
-        stride: int = 1,
-        residual: bool = True,
-        first_in_stage: bool = False,
-    ):
-        super().__init__(in_channels, width, stride, residual, first_in_stage)
+    def build(self, in_channels: int, width: int, stride: int) -> None:
         self.conv1 = conv3x3(in_channels, width, stride)
         self.bn2 = nn.BatchNorm2d(width)
         self.conv2 = conv3x3(width, width)
@@ -127,19 +130,12 @@ class PreActBasicUnit(PreActUnit):
 
 
 class PreActBottleneckUnit(PreActUnit):
-    """F = BN-ReLU-conv1x1-BN-ReLU-conv3x3-BN-ReLU-conv1x1 (4x wider), added to the shortcut."""
+    """F = BN-ReLU-conv1x1-BN-ReLU-conv3x3-BN-ReLU-conv1x1 (4x wider), added to the
+    shortcut."""
 
     expansion = 4
 
-    def __init__(
-        self,
-        in_channels: int,
-        width: int,
-        stride: int = 1,
-        residual: bool = True,
-        first_in_stage: bool = False,
-    ):
-        super().__init__(in_channels, width, stride, residual, first_in_stage)
+    def build(self, in_channels: int, width: int, stride: int) -> None:
         # As in the official code, the stride sits on the first convolution;
         # torchvision's "V1.5" ResNets move it to the 3x3 instead.
         self.conv1 = conv1x1(in_channels, width, stride)
@@ -157,9 +153,11 @@ class PreActBottleneckUnit(PreActUnit):
 
 
 class PreActResNet(nn.Module):
-    """Pre-activation ResNet (or, with ``residual=False``, its plain twin) for 32x32 inputs.
+    """Pre-activation ResNet (or, with ``residual=False``, its plain twin) for 32x32
+    inputs.
 
-    ``unit`` swaps in another unit class with the same signature, e.g. one with SE or CBAM.
+    ``unit`` swaps in another unit class with the same signature, e.g. one with SE or
+    CBAM.
     """
 
     def __init__(
@@ -173,27 +171,17 @@ class PreActResNet(nn.Module):
         super().__init__()
         n = units_per_stage(depth, bottleneck)
         unit = unit or (PreActBottleneckUnit if bottleneck else PreActBasicUnit)
-        self.stem = conv3x3(
-            3, STAGE_WIDTHS[0]
-        )  # no BN-ReLU: the first unit starts with it
-        stages = []
-        channels = STAGE_WIDTHS[0]
-        for index, width in enumerate(STAGE_WIDTHS):
-            units = []
-            for position in range(n):
-                stride = 2 if index > 0 and position == 0 else 1
-                units.append(
-                    unit(
-                        channels,
-                        width,
-                        stride=stride,
-                        residual=residual,
-                        first_in_stage=position == 0,
-                    )
-                )
-                channels = width * unit.expansion
-            stages.append(nn.Sequential(*units))
-        self.stages = nn.Sequential(*stages)
+        # The stem has no BN-ReLU: the first unit starts with it.
+        self.stem = conv3x3(3, STAGE_WIDTHS[0])
+        stages, channels = [[], [], []], STAGE_WIDTHS[0]
+        for stage, position, stride in three_stages(n):
+            width = STAGE_WIDTHS[stage]
+            first = position == 0
+            stages[stage].append(
+                unit(channels, width, stride, residual, first_in_stage=first)
+            )
+            channels = width * unit.expansion
+        self.stages = nn.Sequential(*(nn.Sequential(*units) for units in stages))
         self.bn = nn.BatchNorm2d(channels)
         self.fc = nn.Linear(channels, num_classes)
         init_conv_weights(self)
@@ -206,9 +194,6 @@ class PreActResNet(nn.Module):
         x = self.stem(x)  # (B, 16, 32, 32)
         x = self.stages(x)  # (B, 64 or 256, 8, 8)
         return bn_relu_pool_classify(x, self.bn, self.fc)
-
-
-preact_resnet = PreActResNet  # the name the chapters and exercises import
 
 
 def plain_net(

@@ -36,7 +36,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .layers import bn_relu_pool_classify, conv1x1, conv3x3, init_conv_weights
+from .layers import (
+    bn_relu_pool_classify,
+    conv1x1,
+    conv3x3,
+    init_conv_weights,
+    three_stages,
+)
 from .preact_resnet import units_per_stage
 from .registry import PaperFigures, register
 
@@ -64,7 +70,8 @@ def pyramid_widths(
         )
     if widening == "multiplicative" and alpha < 1:
         raise ValueError(
-            f"multiplicative widening needs alpha >= 1 (the final width is 16 * alpha), got {alpha}"
+            f"multiplicative widening needs alpha >= 1 (the final width is 16 * "
+            f"alpha), got {alpha}"
         )
     if widening == "additive":
         exact = [start + k * alpha / num_units for k in range(1, num_units + 1)]
@@ -127,7 +134,8 @@ class PyramidBasicUnit(PyramidUnit):
 
 
 class PyramidBottleneckUnit(PyramidUnit):
-    """BN-conv1x1-BN-ReLU-conv3x3-BN-ReLU-conv1x1 (4x wider)-BN, added to the shortcut."""
+    """BN-conv1x1-BN-ReLU-conv3x3-BN-ReLU-conv1x1 (4x wider)-BN, added to the
+    shortcut."""
 
     expansion = 4
 
@@ -153,7 +161,8 @@ class PyramidBottleneckUnit(PyramidUnit):
 
 
 class PyramidNet(nn.Module):
-    """PyramidNet for 32x32 inputs: three stages whose units widen one step at a time."""
+    """PyramidNet for 32x32 inputs: three stages whose units widen one step at a
+    time."""
 
     def __init__(
         self,
@@ -169,16 +178,11 @@ class PyramidNet(nn.Module):
         self.widths = pyramid_widths(3 * n, alpha, widening)
         # The official stem is conv-BN, with no ReLU: the first unit starts with BN.
         self.stem = nn.Sequential(conv3x3(3, 16), nn.BatchNorm2d(16))
-        stages, channels = [], 16
-        for index in range(3):
-            units = []
-            for position in range(n):
-                stride = 2 if index > 0 and position == 0 else 1
-                width = self.widths[index * n + position]
-                units.append(unit(channels, width, stride=stride))
-                channels = width * unit.expansion
-            stages.append(nn.Sequential(*units))
-        self.stages = nn.Sequential(*stages)
+        stages, channels = [[], [], []], 16
+        for (stage, _, stride), width in zip(three_stages(n), self.widths):
+            stages[stage].append(unit(channels, width, stride=stride))
+            channels = width * unit.expansion
+        self.stages = nn.Sequential(*(nn.Sequential(*units) for units in stages))
         self.bn = nn.BatchNorm2d(channels)
         self.fc = nn.Linear(channels, num_classes)
         init_conv_weights(self)
@@ -191,9 +195,6 @@ class PyramidNet(nn.Module):
         x = self.stem(x)  # (B, 16, 32, 32)
         x = self.stages(x)  # (B, 16 + alpha (x4 for bottleneck), 8, 8)
         return bn_relu_pool_classify(x, self.bn, self.fc)
-
-
-pyramidnet = PyramidNet  # the name the chapters import
 
 
 # Parameters: the survey's Table 5, which reproduces the paper's state-of-the-art

@@ -16,16 +16,11 @@ all lower case and joined by ``_``; a hyperparameter is its letter and value
 widening factor). For example ``preact_resnet110``, ``preact_resnet110_se``,
 ``resnet110_stochastic_depth``, ``densenet40_k12``, ``densenet100_bc_k12``,
 ``pyramidnet110_a48``, ``pyramidnet272_bottleneck_a200``, ``wrn28_k10``.
-
-The names used before this rule (``RENAMED``) still work for one release:
-``get_spec`` and ``create_model`` accept them with a ``DeprecationWarning``
-that names the new name; ``list_models`` lists only the new names.
 """
 
 from __future__ import annotations
 
 import difflib
-import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -51,46 +46,20 @@ class PaperFigures:
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """One registered model: what builds it, its arguments, its recipe and the paper's figures."""
+    """One registered model: what builds it, its arguments, its recipe and the paper's
+    figures."""
 
     name: str
     factory: Callable[..., nn.Module]
     kwargs: dict[str, Any] = field(default_factory=dict)
-    recipe: str = (
-        ""  # the key of its paper's training recipe in resnotes.config.PAPER_RECIPES
-    )
+    recipe: str = ""  # its paper's training recipe: a key of config.PAPER_RECIPES
     paper: PaperFigures | None = None
-
-    @property
-    def paper_params(self) -> float | None:
-        """The paper's parameter count, or None."""
-        return None if self.paper is None else self.paper.params
-
-    @property
-    def source(self) -> str:
-        """Where the paper's figures come from ("" if there are none)."""
-        return "" if self.paper is None else self.paper.source
 
     def build(self, **overrides: Any) -> nn.Module:
         return self.factory(**{**self.kwargs, **overrides})
 
 
 _REGISTRY: dict[str, ModelSpec] = {}
-
-# The names used before the naming rule above: old name -> new name.
-RENAMED: dict[str, str] = {
-    "se_preact_resnet110": "preact_resnet110_se",
-    "cbam_preact_resnet110": "preact_resnet110_cbam",
-    "densenet_bc100_k12": "densenet100_bc_k12",
-    "densenet_bc250_k24": "densenet250_bc_k24",
-    "densenet_bc190_k40": "densenet190_bc_k40",
-    "pyramidnet164_a270_bottleneck": "pyramidnet164_bottleneck_a270",
-    "pyramidnet200_a240_bottleneck": "pyramidnet200_bottleneck_a240",
-    "pyramidnet236_a220_bottleneck": "pyramidnet236_bottleneck_a220",
-    "pyramidnet272_a200_bottleneck": "pyramidnet272_bottleneck_a200",
-    "wrn28_10": "wrn28_k10",
-    "wrn16_8": "wrn16_k8",
-}
 
 
 def register(
@@ -103,7 +72,7 @@ def register(
 ) -> ModelSpec:
     """Register ``factory(**kwargs)`` under ``name``, trained under ``--profile paper``
     with the recipe ``PAPER_RECIPES[recipe]``."""
-    if name in _REGISTRY or name in RENAMED:
+    if name in _REGISTRY:
         raise ValueError(f"model name {name!r} is registered twice")
     spec = ModelSpec(name, factory, kwargs, recipe, paper)
     _REGISTRY[name] = spec
@@ -111,33 +80,16 @@ def register(
 
 
 def list_models() -> list[str]:
-    """Every registered name, in registration order (old names not included)."""
+    """Every registered name, in registration order."""
     return list(_REGISTRY)
 
 
-def canonical_name(name: str) -> str:
-    """The current name of a model: ``name`` itself, or its new name if it was renamed."""
-    return RENAMED.get(name, name)
-
-
-def _current(name: str) -> str:
-    """``canonical_name(name)``, with a DeprecationWarning if ``name`` is an old name."""
-    if name in RENAMED:
-        warnings.warn(
-            f"model name {name!r} is deprecated; use {RENAMED[name]!r} (the old name stops working in the next release)",
-            DeprecationWarning,
-            stacklevel=3,
-        )
-    return canonical_name(name)
-
-
 def get_spec(name: str) -> ModelSpec:
-    """The registry entry for ``name``; an old name warns, an unknown name lists the closest valid ones."""
-    name = _current(name)
+    """The registry entry for ``name``; an unknown name lists the closest valid ones."""
     try:
         return _REGISTRY[name]
-    except KeyError:
-        close = difflib.get_close_matches(name, _REGISTRY, n=3, cutoff=0.4)
+    except (KeyError, TypeError):
+        close = difflib.get_close_matches(str(name), _REGISTRY, n=3, cutoff=0.4)
         hint = f" Did you mean: {', '.join(close)}?" if close else ""
         raise ValueError(
             f"unknown model {name!r}.{hint} (resnotes.models.list_models() or "
@@ -156,7 +108,8 @@ def count_parameters(model: nn.Module) -> int:
 
 
 def count_flops(model: nn.Module, input_size: tuple[int, ...] = (1, 3, 32, 32)) -> int:
-    """FLOPs of one forward pass (a multiply-add counts as 2), by ``torch.utils.flop_counter``."""
+    """FLOPs of one forward pass (a multiply-add counts as 2), by
+    ``torch.utils.flop_counter``."""
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 

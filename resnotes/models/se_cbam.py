@@ -61,7 +61,8 @@ class SqueezeExcitation(nn.Module):
 
 
 class CBAM(nn.Module):
-    """Channel gate (shared MLP over average and max pools), then spatial gate (7x7 conv over mean and max)."""
+    """Channel gate (shared MLP over average and max pools), then spatial gate (7x7 conv
+    over mean and max)."""
 
     def __init__(self, channels: int, reduction: int = 16, kernel_size: int = 7):
         super().__init__()
@@ -89,17 +90,11 @@ class CBAM(nn.Module):
 
 
 class PreActSEUnit(PreActBasicUnit):
-    """A pre-activation basic unit whose residual branch is recalibrated by SE: x_l + A(F(x_l))."""
+    """A pre-activation basic unit whose residual branch is recalibrated by SE: x_l +
+    A(F(x_l))."""
 
-    def __init__(
-        self,
-        in_channels: int,
-        width: int,
-        stride: int = 1,
-        residual: bool = True,
-        first_in_stage: bool = False,
-    ):
-        super().__init__(in_channels, width, stride, residual, first_in_stage)
+    def build(self, in_channels: int, width: int, stride: int) -> None:
+        super().build(in_channels, width, stride)
         self.attention = self.make_attention(width)
 
     def make_attention(self, channels: int) -> nn.Module:
@@ -119,7 +114,8 @@ class PreActCBAMUnit(PreActSEUnit):
 def preact_resnet_attention(
     depth: int = 110, attention: str = "se", num_classes: int = 10
 ) -> PreActResNet:
-    """Pre-activation ResNet (basic units) with SE or CBAM in every unit, e.g. ``preact_resnet_attention(depth=20, attention="cbam")``."""
+    """Pre-activation ResNet (basic units) with SE or CBAM in every unit, e.g.
+    ``preact_resnet_attention(depth=20, attention="cbam")``."""
     if attention not in ATTENTIONS:
         raise ValueError(
             f"attention must be one of {', '.join(ATTENTIONS)}, got {attention!r}"

@@ -42,7 +42,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .layers import conv3x3, init_conv_weights
+from .layers import conv3x3, init_conv_weights, three_stages
 from .preact_resnet import units_per_stage
 from .registry import PaperFigures, register
 
@@ -72,7 +72,8 @@ def survival_probabilities(
 def subsample_pad_shortcut(
     x: torch.Tensor, out_channels: int, stride: int
 ) -> torch.Tensor:
-    """Take every ``stride``-th pixel and append zero channels (the official code's shortcut)."""
+    """Take every ``stride``-th pixel and append zero channels (the official code's
+    shortcut)."""
     x = x[:, :, ::stride, ::stride]
     return F.pad(x, (0, 0, 0, 0, 0, out_channels - x.shape[1]))
 
@@ -82,7 +83,8 @@ def stochastic_depth_rescaled(
 ) -> torch.Tensor:
     """The common variant: zero the branch per sample (``row``) or per batch
     (``batch``) with probability 1 - p, and divide the survivors by p, during
-    training only. Equivalent to ``torchvision.ops.stochastic_depth(branch, 1 - p, mode, training)``."""
+    training only. Equivalent to ``torchvision.ops.stochastic_depth(branch, 1 - p,
+    mode, training)``."""
     if not training or survival_prob == 1:
         return branch
     shape = (
@@ -129,20 +131,15 @@ class StochasticDepthBlock(nn.Module):
         return self.shortcut(x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.training:
-            survives = bool(
-                torch.rand(()) < self.survival_prob
-            )  # b_l ~ Bernoulli(p_l), once per mini-batch
-            if survives:
-                return F.relu(
-                    self.branch(x) + self.shortcut(x)
-                )  # H_l = ReLU(f_l(H_{l-1}) + id(H_{l-1}))
-            return F.relu(
-                self.shortcut(x)
-            )  # H_l = ReLU(id(H_{l-1})); f_l is not computed
-        return F.relu(
-            self.survival_prob * self.branch(x) + self.shortcut(x)
-        )  # test time: p_l f_l
+        if not self.training:
+            # Test time: every branch runs, scaled by p_l.
+            return F.relu(self.survival_prob * self.branch(x) + self.shortcut(x))
+        # b_l ~ Bernoulli(p_l), drawn once per mini-batch.
+        if torch.rand(()) < self.survival_prob:
+            # H_l = ReLU(f_l(H_{l-1}) + id(H_{l-1}))
+            return F.relu(self.branch(x) + self.shortcut(x))
+        # H_l = ReLU(id(H_{l-1})): f_l is not computed.
+        return F.relu(self.shortcut(x))
 
 
 class StochasticDepthRescaledBlock(StochasticDepthBlock):
@@ -173,7 +170,8 @@ class StochasticDepthRescaledBlock(StochasticDepthBlock):
 
 
 class StochasticDepthResNet(nn.Module):
-    """The CIFAR ResNet of He et al. (2015) with stochastic depth (Huang et al. 2016)."""
+    """The CIFAR ResNet of He et al. (2015) with stochastic depth (Huang et al.
+    2016)."""
 
     def __init__(
         self,
@@ -187,6 +185,7 @@ class StochasticDepthResNet(nn.Module):
         if mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
         n = units_per_stage(depth, bottleneck=False)
+        self.mode = mode
         self.survival_probs = survival_probabilities(
             3 * n, final_survival, survival_rule
         )
@@ -194,21 +193,15 @@ class StochasticDepthResNet(nn.Module):
             conv3x3(3, 16), nn.BatchNorm2d(16), nn.ReLU(inplace=True)
         )
         blocks, channels = [], 16
-        for index, width in enumerate((16, 32, 64)):
-            for position in range(n):
-                stride = 2 if index > 0 and position == 0 else 1
-                survival_prob = self.survival_probs[len(blocks)]
-                if mode == "faithful":
-                    blocks.append(
-                        StochasticDepthBlock(channels, width, stride, survival_prob)
-                    )
-                else:
-                    blocks.append(
-                        StochasticDepthRescaledBlock(
-                            channels, width, stride, survival_prob, mode
-                        )
-                    )
-                channels = width
+        for (stage, _, stride), p in zip(three_stages(n), self.survival_probs):
+            width = (16, 32, 64)[stage]
+            if mode == "faithful":
+                blocks.append(StochasticDepthBlock(channels, width, stride, p))
+            else:
+                blocks.append(
+                    StochasticDepthRescaledBlock(channels, width, stride, p, mode)
+                )
+            channels = width
         self.blocks = nn.Sequential(*blocks)
         self.fc = nn.Linear(channels, num_classes)
         init_conv_weights(self)
@@ -217,14 +210,27 @@ class StochasticDepthResNet(nn.Module):
         """The residual blocks in order, first to last."""
         return list(self.blocks)
 
+    @property
+    def skips_whole_branches(self) -> bool:
+        """Whether a training step may skip a block's branch for the whole batch, so
+        that its parameters get no gradient in that step (DDP must be told)."""
+        return self.mode == "faithful" and any(p < 1 for p in self.survival_probs)
+
+    @property
+    def eager_only(self) -> str | None:
+        """Why ``fit`` does not compile this network, or None."""
+        if not self.skips_whole_branches:
+            return None
+        return (
+            "faithful stochastic depth decides in Python, per mini-batch, which blocks "
+            "run, and a compiled graph would be rebuilt for every new pattern"
+        )
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.stem(x)  # (B, 16, 32, 32)
         x = self.blocks(x)  # (B, 64, 8, 8)
         x = F.adaptive_avg_pool2d(x, 1).flatten(1)  # (B, 64)
         return self.fc(x)
-
-
-resnet_stochastic_depth = StochasticDepthResNet  # the name the chapters import
 
 
 # Parameters: He et al. 2015, Table 6 (the networks Huang et al. 2016 train).

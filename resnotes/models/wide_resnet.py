@@ -20,20 +20,25 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .layers import bn_relu_pool_classify, conv3x3, init_conv_weights
+from .layers import (
+    bn_relu_pool_classify,
+    conv3x3,
+    count_from_depth,
+    init_conv_weights,
+    three_stages,
+)
 from .preact_resnet import PreActBasicUnit
 from .registry import PaperFigures, register
 
 
 def blocks_per_group(depth: int) -> int:
     """n for WRN-depth-k; a depth that breaks the rule raises."""
-    if not isinstance(depth, int) or depth < 10 or (depth - 4) % 6:
-        raise ValueError(f"depth must be 6n+4 with n >= 1, got {depth!r}")
-    return (depth - 4) // 6
+    return count_from_depth(depth, 6, 4, "6n+4")
 
 
 class WideBasicUnit(PreActBasicUnit):
-    """F = BN-ReLU-conv3x3-dropout-BN-ReLU-conv3x3, added to the shortcut (the paper's B(3,3)).
+    """F = BN-ReLU-conv3x3-dropout-BN-ReLU-conv3x3, added to the shortcut (the paper's
+    B(3,3)).
 
     As in the official code, BN-ReLU comes before the split only where the
     width changes (the projection reads the activated input).
@@ -53,7 +58,8 @@ class WideBasicUnit(PreActBasicUnit):
 
 
 class WideResNet(nn.Module):
-    """WRN-depth-widen_factor for 32x32 inputs; the paper's dropout variant uses ``drop_rate=0.3``."""
+    """WRN-depth-widen_factor for 32x32 inputs; the paper's dropout variant uses
+    ``drop_rate=0.3``."""
 
     def __init__(
         self,
@@ -71,18 +77,12 @@ class WideResNet(nn.Module):
         if not 0 <= drop_rate < 1:
             raise ValueError(f"drop_rate must be in [0, 1), got {drop_rate}")
         self.stem = conv3x3(3, 16)
-        groups, channels = [], 16
-        for index, base in enumerate((16, 32, 64)):
-            width = base * widen_factor
-            blocks = []
-            for position in range(n):
-                stride = 2 if index > 0 and position == 0 else 1
-                blocks.append(
-                    WideBasicUnit(channels, width, stride=stride, drop_rate=drop_rate)
-                )
-                channels = width
-            groups.append(nn.Sequential(*blocks))
-        self.groups = nn.Sequential(*groups)
+        groups, channels = [[], [], []], 16
+        for group, _, stride in three_stages(n):
+            width = (16, 32, 64)[group] * widen_factor
+            groups[group].append(WideBasicUnit(channels, width, stride, drop_rate))
+            channels = width
+        self.groups = nn.Sequential(*(nn.Sequential(*blocks) for blocks in groups))
         self.bn = nn.BatchNorm2d(channels)
         self.fc = nn.Linear(channels, num_classes)
         init_conv_weights(self)
@@ -95,9 +95,6 @@ class WideResNet(nn.Module):
         x = self.stem(x)  # (B, 16, 32, 32)
         x = self.groups(x)  # (B, 64k, 8, 8)
         return bn_relu_pool_classify(x, self.bn, self.fc)
-
-
-wide_resnet = WideResNet  # the name the chapters import
 
 
 register(

@@ -1,0 +1,68 @@
+"""Self-checks for the chapters' exercises.
+
+A student calls ``check(name, answer)`` on an answer, usually a function and
+sometimes a number. The check runs the answer against the package on several
+cases. On success it prints one line starting with ✓ and returns True. On the
+first failing case it prints which case, what came back and how it is off, and a
+hint for the typical mistake, then returns False; it never raises for a wrong
+answer, never prints a reference solution, and never the answer to the
+exercise's own question. ``check("?", None)`` lists every check.
+
+A sequence of numbers may be a list, a tuple, a NumPy array or a tensor. Each
+chapter's checks are declared in their own module (``resnet``, ``pyramidnet``,
+``densenet``, ``attention``, ``stochastic_depth``); ``checker`` runs them.
+Everything runs on the CPU in well under a second.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import attention, densenet, pyramidnet, resnet, stochastic_depth
+from .checker import WIDTH, Check, Failed, emit, run_function, run_value
+
+__all__ = ["CHECKS", "WIDTH", "Check", "check", "list_checks"]
+
+CHECKS: dict[str, Check] = {
+    spec.name: spec
+    for module in (resnet, pyramidnet, densenet, attention, stochastic_depth)
+    for spec in module.CHECKS
+}
+
+
+def check(name: str, answer: Any, **kw: Any) -> bool:
+    """Check ``answer`` for the exercise ``name``; print a verdict and return True or
+    False."""
+    spec = CHECKS.get(name)
+    if spec is None:
+        listed = [f"  {n}: {c.summary}" for n, c in CHECKS.items()]
+        emit([f"✗ no check named {name!r}. The checks are:", *listed])
+        return False
+    if answer is None or answer is Ellipsis:
+        emit(
+            [
+                f"✗ {name}: no answer yet. Fill in the exercise, then run this cell "
+                f"again."
+            ]
+        )
+        return False
+    try:
+        if spec.kind == "function":
+            if kw:
+                raise Failed(
+                    [f"✗ {name}: takes no keyword arguments (got {', '.join(kw)})"]
+                )
+            run_function(spec, answer)
+        else:
+            run_value(spec, answer, kw)
+    except Failed as failed:
+        emit(failed.args[0])
+        return False
+    cases = f" on all {len(spec.cases)} cases" if spec.kind == "function" else ""
+    emit([f"✓ {name}: correct{cases}."])
+    return True
+
+
+def list_checks() -> list[str]:
+    """The names of every check."""
+    return list(CHECKS)
