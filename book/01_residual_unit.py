@@ -44,7 +44,7 @@
 import sys
 
 if "google.colab" in sys.modules:
-    # %pip install -q "resnotes @ git+https://github.com/resnotes/resnotes@v0.2.0"
+    # %pip install -q "resnotes==0.3.0"
     pass
 
 # %% [markdown]
@@ -65,7 +65,7 @@ from resnotes.models.preact_resnet import (
     PreActBasicUnit,
     PreActUnit,
     plain_net,
-    preact_resnet,
+    PreActResNet,
 )
 
 profile = rn.start_chapter()
@@ -167,7 +167,7 @@ print("unit(x) equals x exactly:", torch.equal(unit(x), x))
 # the shapes as a batch flows through ResNet-20 ($n=3$):
 
 # %%
-model = preact_resnet(depth=20)
+model = PreActResNet(depth=20)
 x = torch.randn(8, 3, 32, 32)
 rows = [("input", tuple(x.shape))]
 x = model.stem(x)
@@ -185,7 +185,7 @@ rn.Table(["step", "shape (B, C, H, W)"], rows)
 
 # %%
 try:
-    preact_resnet(depth=100)
+    PreActResNet(depth=100)
 except ValueError as err:
     print("ValueError:", err)
 
@@ -232,7 +232,7 @@ batches = rn.DeviceBatches(
 images, labels = next(iter(batches))
 print("gradient norm at the first unit / at the last unit")
 fig, axes = plt.subplots(1, 2, sharey=True, constrained_layout=True)
-kinds = [("plain", plain_net), ("residual (pre-activation)", preact_resnet)]
+kinds = [("plain", plain_net), ("residual (pre-activation)", PreActResNet)]
 for ax, (kind, build) in zip(axes, kinds):
     for depth in (20, 56, 110):
         torch.manual_seed(0)
@@ -340,7 +340,7 @@ rn.results_table(runs, extra={"final train loss": final_loss})
 # %%
 from resnotes.exercises import check
 from resnotes.models import count_parameters
-from resnotes.models.preact_resnet import preact_resnet
+from resnotes.models.preact_resnet import PreActResNet
 
 # %% [markdown]
 # **1.1 Units per stage** (compute, ★). A CIFAR ResNet has a stem convolution,
@@ -469,7 +469,7 @@ print(
     "ResNet-110:",
     f"{solution_resnet_params(110, False):,}",
     "| the model:",
-    f"{count_parameters(preact_resnet(depth=110)):,}",
+    f"{count_parameters(PreActResNet(depth=110)):,}",
 )
 
 # %% [markdown]

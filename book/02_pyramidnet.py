@@ -45,7 +45,7 @@
 import sys
 
 if "google.colab" in sys.modules:
-    # %pip install -q "resnotes @ git+https://github.com/resnotes/resnotes@v0.2.0"
+    # %pip install -q "resnotes==0.3.0"
     pass
 
 # %% tags=["nbval-ignore-output"]
@@ -56,11 +56,11 @@ import torch
 
 import resnotes as rn
 from resnotes.analysis import lesion_study, unit_output_shapes
-from resnotes.models.preact_resnet import preact_resnet
+from resnotes.models.preact_resnet import PreActResNet
 from resnotes.models.pyramidnet import (
     PyramidBasicUnit,
     pyramid_widths,
-    pyramidnet,
+    PyramidNet,
     zero_pad_shortcut,
 )
 
@@ -102,9 +102,9 @@ profile = rn.start_chapter()
 
 # %%
 networks = {
-    "ResNet-110 (doubling per stage)": preact_resnet(depth=110),
-    "PyramidNet-110, additive, α=48": pyramidnet(depth=110, alpha=48),
-    "PyramidNet-110, multiplicative, α=4": pyramidnet(
+    "ResNet-110 (doubling per stage)": PreActResNet(depth=110),
+    "PyramidNet-110, additive, α=48": PyramidNet(depth=110, alpha=48),
+    "PyramidNet-110, multiplicative, α=4": PyramidNet(
         depth=110, alpha=4, widening="multiplicative"
     ),
 }
@@ -235,15 +235,15 @@ rn.paper_table(pyramidnets)
 
 # %% tags=["nbval-ignore-output"]
 depth = profile.pick(smoke=8, demo=32, fast=110, paper=110)
-resnet_params = rn.count_parameters(preact_resnet(depth=depth))
+resnet_params = rn.count_parameters(PreActResNet(depth=depth))
 
 
 def budget_gap(a):
-    return abs(rn.count_parameters(pyramidnet(depth=depth, alpha=a)) - resnet_params)
+    return abs(rn.count_parameters(PyramidNet(depth=depth, alpha=a)) - resnet_params)
 
 
 alpha = min(range(0, 300), key=budget_gap)
-pyramid_params = rn.count_parameters(pyramidnet(depth=depth, alpha=alpha))
+pyramid_params = rn.count_parameters(PyramidNet(depth=depth, alpha=alpha))
 print(f"depth {depth}: ResNet has {resnet_params:,} parameters;")
 print(f"PyramidNet with alpha={alpha} has {pyramid_params:,}")
 data = rn.load_cifar("cifar10", **profile.data_kwargs())
@@ -386,7 +386,7 @@ rn.Table(headers, summary, caption="Change in test error, in percentage points")
 # %%
 from resnotes.exercises import check
 from resnotes.models import count_parameters
-from resnotes.models.pyramidnet import pyramidnet
+from resnotes.models.pyramidnet import PyramidNet
 
 # %% [markdown]
 # **2.1 The multiplicative rule** (code, ★). Write `my_multiplicative_widths(num_units, alpha)`,
@@ -485,7 +485,7 @@ check(
 )
 print(
     f"multiplicative, alpha=4: {solution_count:,}; additive, alpha=48: "
-    f"{count_parameters(pyramidnet(depth=110, alpha=48)):,}"
+    f"{count_parameters(PyramidNet(depth=110, alpha=48)):,}"
 )
 
 # %% [markdown]
@@ -523,14 +523,14 @@ def stage_params(model):
 
 
 for label, net in [
-    ("additive, alpha=48", pyramidnet(depth=110, alpha=48)),
+    ("additive, alpha=48", PyramidNet(depth=110, alpha=48)),
     (
         "multiplicative, alpha=4",
-        pyramidnet(depth=110, alpha=4, widening="multiplicative"),
+        PyramidNet(depth=110, alpha=4, widening="multiplicative"),
     ),
     (
         "multiplicative, alpha=4.8",
-        pyramidnet(depth=110, alpha=4.8, widening="multiplicative"),
+        PyramidNet(depth=110, alpha=4.8, widening="multiplicative"),
     ),
 ]:
     print(

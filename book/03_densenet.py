@@ -43,7 +43,7 @@
 import sys
 
 if "google.colab" in sys.modules:
-    # %pip install -q "resnotes @ git+https://github.com/resnotes/resnotes@v0.2.0"
+    # %pip install -q "resnotes==0.3.0"
     pass
 
 # %% tags=["nbval-ignore-output"]
@@ -58,7 +58,7 @@ from IPython.display import display
 import resnotes as rn
 from resnotes.analysis import dense_feature_reuse, training_step_memory
 from resnotes.models.densenet import DenseBlock, DenseLayer, densenet_bc
-from resnotes.models.preact_resnet import preact_resnet
+from resnotes.models.preact_resnet import PreActResNet
 from resnotes.runtime import hardware_description, pick_device
 
 profile = rn.start_chapter()
@@ -128,7 +128,7 @@ for k in (12, 24, 40):
     measured_widths[k] = widths
     label = f"DenseNet-BC-100, k={k}: {widths[0]} → {widths[-1]}"
     ax.plot(range(1, len(widths) + 1), widths, marker="o", markersize=3, label=label)
-resnet = preact_resnet(depth=164, bottleneck=True)
+resnet = PreActResNet(depth=164, bottleneck=True)
 # the first unit reads the 16-channel stem
 resnet_widths = [unit.conv1.in_channels for unit in resnet.stages[0]][1:17]
 label = "pre-act ResNet-164, stage 1 (addition)"

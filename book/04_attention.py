@@ -44,7 +44,7 @@
 import sys
 
 if "google.colab" in sys.modules:
-    # %pip install -q "resnotes @ git+https://github.com/resnotes/resnotes@v0.2.0"
+    # %pip install -q "resnotes==0.3.0"
     pass
 
 # %% tags=["nbval-ignore-output"]
@@ -56,7 +56,7 @@ import torch.nn.functional as F
 from IPython.display import display
 
 import resnotes as rn
-from resnotes.models.attention import AttentionModule, SoftMaskBranch, attention_net
+from resnotes.models.attention import AttentionModule, SoftMaskBranch, ResidualAttentionNetwork
 
 profile = rn.start_chapter()
 
@@ -90,7 +90,7 @@ print(inspect.getsource(AttentionModule.forward))
 # Attention-56:
 
 # %%
-model = attention_net(depth=56).eval()
+model = ResidualAttentionNetwork(depth=56).eval()
 steps_per_stage, hooks = [], []
 for stage in model.stages:
     module = next(m for m in stage if isinstance(m, AttentionModule))
@@ -262,7 +262,7 @@ with torch.no_grad():
 
 # %%
 def hyperparameters(name):
-    defaults = inspect.signature(attention_net).parameters
+    defaults = inspect.signature(ResidualAttentionNetwork).parameters
     p, t, r = (rn.get_spec(name).kwargs.get(k, defaults[k].default) for k in "ptr")
     m = len(rn.create_model(name).attention_modules()) // 3
     return f"p={p}, t={t}, r={r}, m={m}"
@@ -291,7 +291,7 @@ for reading, bottom in [
     ("r + 1 = 4", 4),
     ("2r = 6", 6),
 ]:
-    net = attention_net(depth=452, p=2, t=4, r=3, bottom_units=bottom)
+    net = ResidualAttentionNetwork(depth=452, p=2, t=4, r=3, bottom_units=bottom)
     ours = rn.count_parameters(net)
     rows.append([reading, f"{ours:,}", f"{ours / paper_params - 1:+.1%}"])
 headers = [
@@ -303,7 +303,7 @@ rn.Table(headers, rows)
 
 # %% [markdown]
 # Of these three readings, only ours lands within 5% of the paper's 8.6M,
-# which is why we chose it; `attention_net(..., bottom_units=...)` lets you
+# which is why we chose it; `ResidualAttentionNetwork(..., bottom_units=...)` lets you
 # try the others.
 #
 # ## ARL against NAL
@@ -338,7 +338,7 @@ for attention in ("arl", "nal"):
     name = f"Attention-{arch['depth']}, {attention.upper()}"
     built_from[name] = ("attention92", {**arch, "attention": attention})
     torch.manual_seed(0)
-    trained[attention] = attention_net(**arch, attention=attention)
+    trained[attention] = ResidualAttentionNetwork(**arch, attention=attention)
     runs[name] = rn.fit(trained[attention], data, config, name=name)
 
 # %% tags=["nbval-ignore-output"]

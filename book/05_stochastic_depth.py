@@ -43,7 +43,7 @@
 import sys
 
 if "google.colab" in sys.modules:
-    # %pip install -q "resnotes @ git+https://github.com/resnotes/resnotes@v0.2.0"
+    # %pip install -q "resnotes==0.3.0"
     pass
 
 # %% tags=["nbval-ignore-output"]
@@ -59,7 +59,7 @@ import resnotes as rn
 from resnotes.analysis import lesion_study
 from resnotes.models.stochastic_depth import (
     StochasticDepthBlock,
-    resnet_stochastic_depth,
+    StochasticDepthResNet,
     stochastic_depth_rescaled,
 )
 from resnotes.runtime import hardware_description
@@ -95,8 +95,8 @@ profile = rn.start_chapter()
 # rule and for the uniform rule $p_l = p_L$ that the paper compares it with.
 
 # %%
-linear = resnet_stochastic_depth(depth=110, final_survival=0.5)
-uniform = resnet_stochastic_depth(
+linear = StochasticDepthResNet(depth=110, final_survival=0.5)
+uniform = StochasticDepthResNet(
     depth=110, final_survival=0.5, survival_rule="uniform"
 )
 fig, ax = plt.subplots(figsize=(7, 3.4), constrained_layout=True)
@@ -367,7 +367,7 @@ rn.Table(headers, summary)
 # stochastic depth. Here is that network, built and counted:
 
 # %%
-deep = resnet_stochastic_depth(depth=1202)
+deep = StochasticDepthResNet(depth=1202)
 print(f"blocks: {len(deep.units())}, parameters: {rn.count_parameters(deep):,}")
 expected = sum(deep.survival_probs)
 print(f"expected active blocks per mini-batch: {expected:.1f} of {len(deep.units())}")
@@ -413,7 +413,7 @@ print(f"on {hardware_description('cpu')}, {active}, loss {loss.item():.3f}")
 
 # %%
 from resnotes.exercises import check
-from resnotes.models.stochastic_depth import resnet_stochastic_depth
+from resnotes.models.stochastic_depth import StochasticDepthResNet
 
 # %% [markdown]
 # **5.1 The two survival rules** (code, ★). Write
@@ -445,7 +445,7 @@ def solution_survival(num_blocks, final_survival, rule):
 
 
 check("stochastic_depth.survival_probabilities", solution_survival)
-model = resnet_stochastic_depth(depth=110, final_survival=0.5)
+model = StochasticDepthResNet(depth=110, final_survival=0.5)
 print(
     "same as the model:",
     all(

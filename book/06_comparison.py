@@ -43,7 +43,7 @@
 import sys
 
 if "google.colab" in sys.modules:
-    # %pip install -q "resnotes @ git+https://github.com/resnotes/resnotes@v0.2.0"
+    # %pip install -q "resnotes==0.3.0"
     pass
 
 # %% tags=["nbval-ignore-output"]
@@ -55,13 +55,13 @@ import torch
 import torchvision
 
 import resnotes as rn
-from resnotes.ledger import default_folder, load_ledger
-from resnotes.models.preact_resnet import preact_resnet
+from resnotes.ledger import load_ledger
+from resnotes.models.preact_resnet import PreActResNet
 from resnotes.models.se_cbam import CBAM, SqueezeExcitation, preact_resnet_attention
 from resnotes.report import wilson_interval
 
 profile = rn.start_chapter()
-ledger = load_ledger(default_folder())
+ledger = load_ledger()
 print(f"results ledger: {len(ledger)} records")
 
 # %% [markdown]
@@ -311,13 +311,13 @@ print(inspect.getsource(CBAM.forward))
 
 def with_attention(depth, attention):
     if attention is None:
-        return preact_resnet(depth=depth)
+        return PreActResNet(depth=depth)
     return preact_resnet_attention(depth=depth, attention=attention)
 
 
 rows = []
 for depth in (20, 110):
-    base = rn.count_parameters(preact_resnet(depth=depth))
+    base = rn.count_parameters(PreActResNet(depth=depth))
     for attention in (None, "se", "cbam"):
         model = with_attention(depth, attention)
         params, flops = rn.count_parameters(model), rn.count_flops(model)

@@ -33,7 +33,7 @@
 import sys
 
 if "google.colab" in sys.modules:
-    # %pip install -q "resnotes @ git+https://github.com/resnotes/resnotes@v0.2.0"
+    # %pip install -q "resnotes==0.3.0"
     pass
 
 # %% [markdown]
@@ -53,7 +53,7 @@ if "google.colab" in sys.modules:
 # %% tags=["nbval-ignore-output"]
 import resnotes as rn
 from resnotes.config import PROFILES
-from resnotes.ledger import default_folder, load_ledger
+from resnotes.ledger import load_ledger
 
 # This page trains nothing; the profile only says how it was rendered.
 profile = rn.start_chapter()
@@ -132,7 +132,7 @@ rn.Table(headers, rows)
 # time and assumes the same batch size and hardware.
 
 # %% tags=["nbval-ignore-output"]
-ledger = load_ledger(default_folder())
+ledger = load_ledger()
 rows = []
 for name in PAPER_ROWS:
     found = [r for r in ledger if r["model"] == name and r["train_images"] >= 40_000]

@@ -58,9 +58,8 @@ class TrainConfig:
     progress: bool = True  # tqdm bars (the per-epoch lines print regardless)
 
     def __post_init__(self) -> None:
-        self.milestones = (
-            tuple(self.milestones) if _is_sequence(self.milestones) else ()
-        )
+        if _is_sequence(self.milestones):
+            self.milestones = tuple(self.milestones)
         for problem in _problems(self):
             raise ValueError(problem)
 
@@ -137,7 +136,9 @@ def _problems(c: TrainConfig):
         yield f"label_smoothing must be in [0, 1), got {c.label_smoothing!r}"
     steps = c.milestones
     if not (
-        all(_finite(f) and 0 < f < 1 for f in steps) and list(steps) == sorted(steps)
+        _is_sequence(steps)
+        and all(_finite(f) and 0 < f < 1 for f in steps)
+        and list(steps) == sorted(steps)
     ):
         rule = "increasing fractions of training in (0, 1)"
         yield f"milestones must be {rule}, got {steps}"

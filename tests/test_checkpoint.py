@@ -214,6 +214,7 @@ _KILLER = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_sigkill_mid_epoch_then_resume_matches_an_uninterrupted_run(tmp_path):
     data_dir = tmp_path / "data"
     write_cifar10_pickles(data_dir, per_class_train=40, per_class_test=10)

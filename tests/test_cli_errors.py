@@ -636,6 +636,7 @@ def test_a_stale_lock_file_does_not_block_and_the_lock_is_released(env, capsys):
 # --------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 def test_ctrl_c_stops_with_130_and_the_same_command_resumes(jpeg_tree, tmp_path):
     out = tmp_path / "runs"

@@ -44,8 +44,8 @@ def test_the_book_agrees_with_the_repository_setting():
 
 def test_the_settings_come_from_config_and_pyproject():
     settings = colab.load_settings(ROOT)
-    assert settings.tag == f"v{settings.version}"
-    assert f"@{settings.tag}\"" in settings.install_cell
+    assert settings.requirement == f"resnotes=={settings.version}"
+    assert f'%pip install -q "{settings.requirement}"' in settings.install_cell
     assert "/blob/main/book/01_residual_unit.ipynb" in settings.colab_url("book/01_residual_unit.ipynb")
     for line in settings.install_cell.splitlines():
         assert len(line) + 2 <= colab.MAX_CODE_LINE  # "# " before the magic in the .py
@@ -62,7 +62,7 @@ def test_every_chapter_has_the_opening_and_the_runtime():
         assert (nb["metadata"].get("colab", {}).get("gpuType") == "T4") == wants_gpu, py.name
 
 
-def test_a_moved_repository_is_reported_for_every_badge_and_install_cell(tmp_path):
+def test_a_moved_repository_is_reported_for_every_badge(tmp_path):
     root = copy_project(tmp_path)
     move_repository(root, "https://github.com/someone/residual-book")
     problems = colab.check(root)
@@ -70,7 +70,6 @@ def test_a_moved_repository_is_reported_for_every_badge_and_install_cell(tmp_pat
         for suffix in (".py", ".ipynb"):
             where = f"book/{py.stem}{suffix}"
             assert any(p.startswith(f"{where}: the title's Colab badge should open") for p in problems), where
-            assert any(p.startswith(f"{where}: the install cell should install") for p in problems), where
     assert colab.main(["--check", "--root", str(root)]) == 1
 
 
@@ -82,15 +81,18 @@ def test_a_new_version_is_reported(tmp_path):
     assert bumped != text
     pyproject.write_text(bumped)
     problems = colab.check(root)
-    assert any("@v98.7.6" in p for p in problems), problems
+    for py in colab.chapters(root):
+        assert f"book/{py.stem}.py: the install cell should install resnotes==98.7.6" in problems
 
 
-def test_a_link_to_another_repository_is_reported(tmp_path):
+def test_an_install_of_anything_but_the_release_is_reported(tmp_path):
     root = copy_project(tmp_path)
     readme = root / "README.md"
-    readme.write_text(readme.read_text() + "\npip install git+https://github.com/elsewhere/fork@main\n")
+    extra = "\npip install git+https://github.com/elsewhere/fork@main\npip install resnotes==0.1.0\n"
+    readme.write_text(readme.read_text() + extra)
     problems = colab.check(root)
     assert any(p.startswith("README.md: a git install of git+https://github.com/elsewhere/fork@main") for p in problems)
+    assert any(p.startswith("README.md: resnotes==0.1.0 pinned") for p in problems)
 
 
 def test_a_bad_repository_url_is_an_error(tmp_path):

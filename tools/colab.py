@@ -8,7 +8,8 @@ The single source is ``repository.url`` in ``_config.yml`` (with
 ``repository.branch`` and ``path_to_book``): the keys Jupyter Book already uses
 for the repository button and its own Colab launch button. The package's name
 and version come from ``[project]`` in ``pyproject.toml``; the install cell pins
-the git tag ``v<version>``, which must exist once a release is cut.
+that release, ``pip install resnotes==<version>``, which resolves once the
+release is published on the package index (the README's "Releasing").
 
 From these, for every chapter ``book/NN_*.py`` and its notebook, it derives and
 checks (``--write`` rewrites the ``.py`` side):
@@ -16,15 +17,17 @@ checks (``--write`` rewrites the ``.py`` side):
 - the *Open in Colab* badge in the title cell, which opens the notebook on the
   branch the book is built from, like the launch button of the same page;
 - the install cell, the first code cell, which installs that release in Colab
-  and does nothing (and prints nothing) anywhere else;
+  (``google.colab`` is importable there) and does nothing, and prints nothing,
+  anywhere else;
 - the notebook metadata Colab reads to choose the runtime: ``accelerator: GPU``
   and ``colab.gpuType: T4``, except for the chapters in ``CPU_CHAPTERS``, and a
   Jupytext ``notebook_metadata_filter`` that keeps those keys in the py:percent
   header, so that ``jupytext --sync`` round-trips them.
 
 ``--check`` also reports a missing "Running this chapter" note (written by hand:
-it states measured times) and any Colab or ``git+https://github.com`` link in
-``book/``, ``README.md`` or ``book/intro.md`` that names another repository.
+it states measured times), any Colab link in ``book/``, ``README.md`` or
+``book/intro.md`` that names another repository, and any ``resnotes==`` pin or
+``git+https://github.com`` install there that is not the release's.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ BADGE_IMAGE = "https://colab.research.google.com/assets/colab-badge.svg"
 BADGE_LINE = re.compile(r"^\[!\[Open in Colab\]\(" + re.escape(BADGE_IMAGE) + r"\)\]\((?P<target>[^)]*)\)$")
 COLAB_LINK = re.compile(r"https://colab\.research\.google\.com/github/[^\s)\"'>\]]+")
 GIT_INSTALL = re.compile(r"git\+https://github\.com/[^\s)\"'>\]]+")
+PIN = re.compile(r"\bresnotes==[0-9][\w.+-]*")
 INSTALL_MARK = '"google.colab" in sys.modules'
 NOTE_MARK = "> **Running this chapter.**"
 # Chapters that train nothing: any Colab runtime will do, so they do not ask for a
@@ -61,8 +65,9 @@ class Settings:
     version: str
 
     @property
-    def tag(self) -> str:
-        return f"v{self.version}"
+    def requirement(self) -> str:
+        """What the install cell asks pip for: this release from the package index."""
+        return f"{self.package}=={self.version}"
 
     def colab_url(self, notebook: str) -> str:
         """The Colab address of ``notebook`` (a path relative to the book's root)."""
@@ -73,17 +78,14 @@ class Settings:
         return f"[![Open in Colab]({BADGE_IMAGE})]({self.colab_url(notebook)})"
 
     @property
-    def install_url(self) -> str:
-        return f"git+https://github.com/{self.owner}/{self.repo}@{self.tag}"
-
-    @property
     def install_cell(self) -> str:
-        """The install cell's source, as the notebook holds it (Jupytext comments the magic out in .py)."""
+        """The install cell's source, as the notebook holds it (Jupytext comments the
+        magic out in the .py)."""
         return (
             "import sys\n"
             "\n"
             f"if {INSTALL_MARK}:\n"
-            f'    %pip install -q "{self.package} @ {self.install_url}"\n'
+            f'    %pip install -q "{self.requirement}"\n'
             "    pass"
         )
 
@@ -155,7 +157,7 @@ def check_notebook(nb: dict, name: str, where: str, settings: Settings) -> list[
         problems.append(f"{where}: the first code cell is not the install cell")
     else:
         if _source(code[0]) != settings.install_cell:
-            problems.append(f"{where}: the install cell should install {settings.package} @ {settings.install_url}")
+            problems.append(f"{where}: the install cell should install {settings.requirement}")
         if code[0].get("outputs"):
             problems.append(f"{where}: the install cell has outputs; it must print nothing outside Colab")
         for line in settings.install_cell.splitlines():
@@ -187,8 +189,11 @@ def check_links(text: str, where: str, settings: Settings, allowed_colab: set[st
         if url not in allowed_colab:
             problems.append(f"{where}: a Colab link to none of this book's notebooks on {settings.branch}: {url}")
     for url in GIT_INSTALL.findall(text):
-        if url != settings.install_url and not placeholder.search(url):
-            problems.append(f"{where}: a git install of {url}, not {settings.install_url}")
+        if not placeholder.search(url):
+            problems.append(f"{where}: a git install of {url}, not {settings.requirement}")
+    for pin in PIN.findall(text):
+        if pin != settings.requirement:
+            problems.append(f"{where}: {pin} pinned, not the release {settings.requirement}")
     return problems
 
 
@@ -296,7 +301,7 @@ def main(argv: list[str] | None = None) -> int:
         print(line)
     if settings:
         s = settings
-        print(f"repository {s.owner}/{s.repo}, badges on {s.branch}, install pinned to {s.tag}")
+        print(f"repository {s.owner}/{s.repo}, badges on {s.branch}, install pinned to {s.requirement}")
     print(f"checked {len(chapters(args.root))} chapters: {len(problems)} problems")
     return 1 if problems else 0
 
