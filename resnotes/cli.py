@@ -86,6 +86,22 @@ def positive_number(text: str) -> float:
     return value
 
 
+def model_arg(text: str) -> tuple[str, object]:
+    """NAME=VALUE for the model's factory: VALUE is read as a Python literal (32,
+    0.5, True, 'faithful') where it is one, else as text."""
+    import ast
+
+    name, sep, value = text.partition("=")
+    if not sep or not name.isidentifier():
+        raise argparse.ArgumentTypeError(
+            f"must be NAME=VALUE, e.g. depth=32; got {text!r}"
+        )
+    try:
+        return name, ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+        return name, value
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .config import PRECISIONS, PROFILES
     from .models import list_models
@@ -169,7 +185,35 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="also write the run's results record (JSON) into DIR, e.g. results/",
     )
+    add(
+        "--model-arg",
+        type=model_arg,
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="an argument of the model's factory, e.g. --model-arg depth=32 "
+        "(repeatable); the run folder's name then carries it",
+    )
     return parser
+
+
+def _model_args(parser, name: str, pairs) -> dict:
+    """``--model-arg`` pairs, checked against the factory's signature."""
+    import inspect
+
+    from .models import get_spec
+
+    allowed = set(inspect.signature(get_spec(name).factory).parameters) - {
+        "num_classes"
+    }
+    given = dict(pairs)
+    unknown = sorted(set(given) - allowed)
+    if unknown:
+        parser.error(
+            f"argument --model-arg: {name} takes {', '.join(sorted(allowed))}; "
+            f"got {', '.join(unknown)}"
+        )
+    return given
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -185,7 +229,7 @@ def main(argv: list[str] | None = None) -> int:
 def _run(parser: argparse.ArgumentParser, args) -> int:
     from .checkpoint import CheckpointError
     from .config import get_profile, make_config
-    from .datasets import DataFormatError, DataNotFoundError, load_cifar
+    from .datasets import NUM_CLASSES, DataFormatError, DataNotFoundError, load_cifar
     from .engine import distributed_context
     from .files import WriteError
     from .models import create_model, get_spec
@@ -195,6 +239,7 @@ def _run(parser: argparse.ArgumentParser, args) -> int:
 
     try:
         get_spec(args.model)
+        model_args = _model_args(parser, args.model, args.model_arg)
         profile = get_profile(args.profile)
         config = make_config(
             args.model,
@@ -211,8 +256,16 @@ def _run(parser: argparse.ArgumentParser, args) -> int:
         )
     except ValueError as err:
         parser.error(str(err))
-    out = Path(args.out) / f"{args.model}-{args.dataset}-{profile.name}-seed{args.seed}"
+    variant = "".join(f"-{k}{v}" for k, v in sorted(model_args.items()))
+    name = f"{args.model}{variant}-{args.dataset}-{profile.name}-seed{args.seed}"
+    out = Path(args.out) / name
     config.checkpoint_dir, args.run_folder = str(out), out
+    seed_everything(args.seed)  # the initial weights depend on the seed too
+    try:
+        classes = NUM_CLASSES[args.dataset]
+        model = create_model(args.model, **model_args, num_classes=classes)
+    except (ValueError, TypeError) as err:
+        parser.error(f"argument --model-arg: {err}")
     rank, _, world_size = distributed_context()
     try:
         if rank == 0:
@@ -229,8 +282,6 @@ def _run(parser: argparse.ArgumentParser, args) -> int:
             raise
         except ValueError as err:
             parser.error(str(err))  # a subset that the data cannot give
-        seed_everything(args.seed)  # the initial weights depend on the seed too
-        model = create_model(args.model, num_classes=data.num_classes)
         changed = {"epochs": args.epochs, "batch size": args.batch_size, "lr": args.lr}
         changed = {k: v for k, v in changed.items() if v is not None}
         if rank == 0:
@@ -243,13 +294,9 @@ def _run(parser: argparse.ArgumentParser, args) -> int:
             history.to_json(out / "history.json")
             print(history.summary())
             if args.ledger:
+                kwargs = {**get_spec(args.model).kwargs, **model_args}
                 _write_ledger(
-                    history,
-                    model,
-                    args.model,
-                    data.num_classes,
-                    world_size,
-                    args.ledger,
+                    history, model, kwargs, data.num_classes, world_size, args.ledger
                 )
     except KeyboardInterrupt:
         raise
@@ -312,14 +359,16 @@ def _check_writable(folder: Path, flag: str) -> None:
         ) from None
 
 
-def _write_ledger(history, model, name: str, num_classes: int, world_size: int, folder):
+def _write_ledger(
+    history, model, kwargs: dict, num_classes: int, world_size: int, folder
+):
     from .ledger import LedgerError, make_record, write_record
-    from .models import count_flops, get_spec
+    from .models import count_flops
 
     try:
         record = make_record(
             history,
-            model_kwargs={**get_spec(name).kwargs, "num_classes": num_classes},
+            model_kwargs={**kwargs, "num_classes": num_classes},
             flops_per_image=count_flops(model),
             world_size=world_size,
         )

@@ -244,3 +244,18 @@ def test_the_start_of_a_run_says_where_it_writes_and_epochs_say_what_is_left(dat
     assert "run folder:" in header and "preact_resnet20-cifar10-smoke-seed0" in header
     lines = [line for line in out.splitlines() if line.startswith("epoch ")]
     assert "left" in lines[0] and "left" in lines[1] and "left" not in lines[2]
+
+
+def test_model_args_are_checked_before_anything_is_written(data_env, jpeg_dir, tmp_path, capsys):
+    import resnotes.cli as cli
+
+    base = ["--model", "preact_resnet20", "--profile", "smoke", "--epochs", "1", "--out", str(tmp_path / "runs")]
+    for bad, fact in ((["depth=33"], "6n+2"), (["alpha=3"], "takes"), (["depth"], "NAME=VALUE")):
+        with pytest.raises(SystemExit) as caught:
+            cli.main([*base, *[x for b in bad for x in ("--model-arg", b)]])
+        assert caught.value.code == 2 and fact in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists()
+    assert cli.main([*base, "--model-arg", "depth=8", "--ledger", str(tmp_path / "results")]) == 0
+    assert (tmp_path / "runs" / "preact_resnet20-depth8-cifar10-smoke-seed0" / "last.pt").is_file()
+    (record,) = [json.loads(p.read_text()) for p in (tmp_path / "results").glob("*.json")]
+    assert record["model_kwargs"] == {"depth": 8, "num_classes": 10}
