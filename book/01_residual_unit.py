@@ -31,8 +31,8 @@
 # a plain network of the same depth.
 #
 # The first code cell installs the package when the notebook runs in Colab;
-# elsewhere it does nothing (from a checkout, install with `pip install -e ".[lab]"`:
-# see the README's Set-up).
+# elsewhere it does nothing (from a checkout, install it with
+# `pip install -e ".[lab]"`, as the README's "Run it on your laptop" says).
 
 # %% [markdown]
 # > **Running this chapter.** In Colab, choose Runtime > Change runtime type > T4 GPU
@@ -63,9 +63,9 @@ import resnotes as rn
 from resnotes.analysis import gradient_norms_per_unit
 from resnotes.models.preact_resnet import (
     PreActBasicUnit,
+    PreActResNet,
     PreActUnit,
     plain_net,
-    PreActResNet,
 )
 
 profile = rn.start_chapter()
@@ -127,15 +127,18 @@ profile = rn.start_chapter()
 print(inspect.getsource(PreActUnit))
 
 # %% [markdown]
-# The shortcut is the identity, except where a unit halves the resolution and
-# widens: there it becomes a strided 1×1 convolution, a *projection*. The first
+# The shortcut is the identity, except where a unit changes the shape of its
+# input: there it becomes a 1×1 convolution, a *projection*. That is the first
+# unit of stages 2 and 3, which halves the resolution and doubles the width (a
+# strided projection), and, in the bottleneck networks, also the very first unit,
+# which widens the stem's 16 channels to 64 at full resolution. The first
 # unit of each stage follows the official code (`preresnet.lua` in
 # fb.resnet.torch): its BN-ReLU comes before the split, so its shortcut,
 # identity or projection, reads the activated input. The paper's appendix says
 # the same of the network's first unit, whose input is the stem's convolution.
 # In every other unit the shortcut carries $\mathbf{x}_l$ untouched, which is
-# what the unrolled sum above needs. A basic unit then only defines the rest
-# of $\mathcal{F}$, two 3×3 convolutions:
+# what the unrolled sum above needs. A basic unit then only builds the rest of
+# $\mathcal{F}$, two 3×3 convolutions, and applies them in `branch`:
 
 # %%
 print(inspect.getsource(PreActBasicUnit))
@@ -274,12 +277,13 @@ plt.show()
 # %% tags=["nbval-ignore-output"]
 depth = profile.pick(smoke=8, demo=32, fast=56, paper=110)
 config = rn.make_config("preact_resnet110", profile)
-built_from = {f"plain-{depth}": "plain20", f"ResNet-{depth}": "preact_resnet20"}
-runs, trained = {}, {}
-for name, registry_name in built_from.items():
-    torch.manual_seed(0)
-    trained[name] = rn.create_model(registry_name, depth=depth)
-    runs[name] = rn.fit(trained[name], data, config, name=name)
+arms = {  # each run's name: the registered network and its arguments
+    f"plain-{depth}": ("plain20", {"depth": depth}),
+    f"ResNet-{depth}": ("preact_resnet20", {"depth": depth}),
+}
+# The same seed, data order, schedule and augmentation for both; both runs join
+# the results ledger.
+runs, trained = rn.train_and_record(arms, data, config)
 
 # %% tags=["nbval-ignore-output"]
 rn.learning_curves(runs)
@@ -288,8 +292,19 @@ plt.show()
 # %% tags=["nbval-ignore-output"]
 final_loss = {name: f"{h.epochs[-1]['train_loss']:.3f}" for name, h in runs.items()}
 print(rn.compare(runs, f"ResNet-{depth}", f"plain-{depth}"))
-rn.record_runs(runs, {n: (r, {"depth": depth}) for n, r in built_from.items()})
 rn.results_table(runs, extra={"final train loss": final_loss})
+
+# %% [markdown]
+# One run is one draw: of the initial weights, the data order, the augmentation
+# and, under `demo`, the subset of CIFAR-10. The results ledger also holds this
+# comparison for seeds 1 and 2, trained from the command line with the chapter's
+# recipe, for example
+# `python -m resnotes.train --model plain20 --model-arg depth=32 --profile demo
+# --seed 1 --ledger results`. The table puts them beside this chapter's run
+# (seed 0), with the difference seed by seed.
+
+# %% tags=["nbval-ignore-output"]
+rn.across_seeds(rn.load_ledger(), arms, profile.name)
 
 # %% [markdown]
 # How to read this result depends on the profile that produced it (the caption
@@ -507,9 +522,10 @@ print(
 #   `fast` on a T4 GPU, assuming an effective 2 TFLOP/s, one depth-56 run takes
 #   about 4 minutes and one depth-20 run under 2.
 # - *Noise.* On the 1,000 test images of `demo`, one run's 95% (Wilson) interval
-#   is about ±3 points near 50% accuracy, and the README's table shows test
-#   accuracies from 41% to 49% for the same recipe on four seeds. Trust a loss
-#   gap that has the same sign on two or three seeds, not a single run.
+#   is about ±3 points near 50% accuracy, and the table of three seeds above
+#   shows how far a network's test accuracy moves from one seed to the next.
+#   Trust a loss gap that has the same sign on two or three seeds, not a single
+#   run.
 #
 # :::{dropdown} What to expect
 # At depth 20 the two networks should end close together, with the residual one a

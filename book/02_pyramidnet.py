@@ -59,8 +59,8 @@ from resnotes.analysis import lesion_study, unit_output_shapes
 from resnotes.models.preact_resnet import PreActResNet
 from resnotes.models.pyramidnet import (
     PyramidBasicUnit,
-    pyramid_widths,
     PyramidNet,
+    pyramid_widths,
     zero_pad_shortcut,
 )
 
@@ -70,29 +70,35 @@ profile = rn.start_chapter()
 # ## Formula (2): a constant step per unit
 #
 # Let $N$ be the total number of residual units (three stages of $n$, so
-# $N = 3n$) and $\alpha$ the *widening factor*. The additive PyramidNet sets
-# the width of unit $k$ to
+# $N = 3n$) and $\alpha$ the *widening factor*. The additive PyramidNet widens
+# every unit by the same step, $\alpha/N$: unit $k$ (counting from 1) is
 #
 # $$
-# D_1 = 16 + \frac{\alpha}{N}, \qquad D_k = D_{k-1} + \frac{\alpha}{N}
-# \quad (k = 2, \dots, N),
+# D_k = \left\lfloor 16 + \frac{k\,\alpha}{N} \right\rfloor
+# \qquad (k = 1, \dots, N)
 # $$
 #
-# so the last unit is $16 + \alpha$ channels wide. The step applies to every
-# unit, the first unit of each stage included. The multiplicative variant,
-# which the paper compares against, multiplies instead:
-# $D_k = D_{k-1} \cdot \alpha^{1/N}$, ending at $16\alpha$.
+# channels wide, so the last unit is $16 + \alpha$ channels wide. The step
+# applies to every unit, the first unit of each stage included. The
+# multiplicative variant, which the paper compares against, multiplies by the
+# same factor instead, $D_k = \lfloor 16\,\alpha^{k/N} \rfloor$, ending at
+# $16\alpha$.
 #
-# Two details need care. First, the index. In the paper's formula (2), which
-# the survey copies, $D_1 = 16$ is the width of the stem and the $N$ units are
-# $k = 2, \dots, N+1$; the survey's Table 4 writes the same widths as
-# $16 + \alpha(k-1)/N$. We call the stem $D_0$ and number the units from 1,
-# so the first unit is $16 + \alpha/N$ wide in both notations. Second,
-# rounding. The paper floors each width and the official code rounds it.
-# Either must be applied to the exact width $16 + k\alpha/N$, not step by
-# step: floored at every step of the recursion, a width that grows by
-# $\alpha/N < 1$ per unit would never leave 16. Applied to the exact width,
-# both give a last unit exactly $16 + \alpha$ wide.
+# This is the paper's formula (2), written for the exact width. The survey
+# prints the recursion $D_k = D_{k-1} + \alpha/N$ and drops the paper's floor;
+# three more details of its version need care. First, the index: its $D_1 = 16$
+# is the width of the stem and the $N$ units are $k = 2, \dots, N+1$ (its Table 4
+# writes the same widths as $16 + \alpha(k-1)/N$). We call the stem $D_0$ and
+# number the units from 1, so the first unit is $16 + \alpha/N$ wide in both
+# notations. Second, its glosses: it calls $N$ the total number of *layers* and
+# $\alpha$ the output channels of the last layer, but $N$ counts residual *units*
+# (54 in PyramidNet-110, whose 110 layers hold two convolutions per unit), and
+# the last unit is $16 + \alpha$ wide, not $\alpha$ (64 channels for
+# $\alpha = 48$). Third, the rounding: the paper floors each width, and the
+# official code rounds it half up, which is what our models do. Either must be
+# applied to the exact width, not at each step of the recursion: floored at
+# every step, a width that grows by $\alpha/N < 1$ per unit would never leave 16.
+# Applied to the exact width, both end exactly $16 + \alpha$ wide.
 #
 # The figure reads the width of every unit off real `resnotes` models with a
 # forward hook: PyramidNet-110 with $\alpha = 48$ (additive), a multiplicative
@@ -184,8 +190,9 @@ print("unit(x) equals the zero-padded, pooled x exactly:", same)
 # with our models, beside the table's figure, with the forward FLOPs for one
 # 32×32 image from `torch.utils.flop_counter`. The error columns are the
 # figures given in the official repository's README (jhkim89/PyramidNet). For
-# PyramidNet-110 with $\alpha=48$, the survey's Table 5 gives 4.58% and
-# 23.12% instead, against 4.62% and 23.31% in that README.
+# two rows the survey's Table 5 differs from that README: PyramidNet-110 with
+# $\alpha=48$ (4.58% and 23.12% in the survey, 4.62% and 23.31% in the README)
+# and with $\alpha=84$ (4.26% and 20.66%, against 4.27% and 20.21%).
 
 # %%
 pyramidnets = [
@@ -259,11 +266,10 @@ built_from = {
         {"depth": depth, "alpha": alpha},
     ),
 }
-runs, trained = {}, {}
-for name, (registry_name, kwargs) in built_from.items():
-    torch.manual_seed(0)
-    trained[name] = rn.create_model(registry_name, **kwargs)
-    runs[name] = rn.fit(trained[name], data, config, name=name)
+resnet_name, pyramid_name = built_from
+# The ResNet is chapter 1's run (the same network, recipe, seed and data): only
+# the PyramidNet is new to the results ledger.
+runs, trained = rn.train_and_record(built_from, data, config, record=[pyramid_name])
 
 # %% tags=["nbval-ignore-output"]
 rn.learning_curves(runs)
@@ -271,10 +277,21 @@ plt.show()
 
 # %% tags=["nbval-ignore-output"]
 final_loss = {name: f"{h.epochs[-1]['train_loss']:.3f}" for name, h in runs.items()}
-resnet_name, pyramid_name = list(runs)
 print(rn.compare(runs, pyramid_name, resnet_name))
-rn.record_runs(runs, built_from)
 rn.results_table(runs, extra={"final train loss": final_loss})
+
+# %% [markdown]
+# The results ledger also holds this comparison for seeds 1 and 2, trained from
+# the command line with the chapter's recipe (for example
+# `python -m resnotes.train --model pyramidnet110_a48 --model-arg depth=32
+# --model-arg alpha=45 --profile demo --seed 1 --ledger results`). Each seed
+# draws its own initial weights, data order, augmentation and subset of
+# CIFAR-10; the table puts them beside this run (seed 0), with the difference
+# seed by seed.
+
+# %% tags=["nbval-ignore-output"]
+arms = {resnet_name: built_from[resnet_name], pyramid_name: built_from[pyramid_name]}
+rn.across_seeds(rn.load_ledger(), arms, profile.name)
 
 # %% [markdown]
 # The time per epoch shows the FLOPs difference of the table above: at the
@@ -284,12 +301,14 @@ rn.results_table(runs, extra={"final train loss": final_loss})
 #
 # **What the committed run shows.** PyramidNet-32 with $\alpha = 45$ ended
 # with a lower training loss (1.30 against 1.41) and a higher test accuracy,
-# 61.4% against 55.3% for ResNet-32 on the same 1,000 test images. The 6.1
-# points are a large gap for two networks of the same size, but their 95%
-# intervals, 58.3–64.4% and 52.2–58.4%, just overlap, so by the book's rule
-# this one run does not establish which network is better: a second seed, or
-# the 10,000 test images of the `fast` profile, would. It is also a run at
-# depth 32 for 8 epochs, not the paper's 300-epoch schedule at depth 110.
+# 61.4% against 55.3% for ResNet-32 on the same 1,000 test images. Their 95%
+# intervals, 58.3–64.4% and 52.2–58.4%, just overlap, but overlapping intervals
+# do not make a difference noise: a two-proportion test puts the 6.1 points
+# beyond the test set's sampling noise (p = 0.006), so these two trained
+# networks would rank the same way on other test images. What one run cannot
+# rule out is seed-to-seed variation: another seed draws other initial
+# weights, another data order and another subset. It is also a run at depth 32
+# for 8 epochs, not the paper's 300-epoch schedule at depth 110.
 #
 # For reference, on full CIFAR-10 with the paper's 300-epoch schedule,
 # PyramidNet-110 with $\alpha=48$ reaches 4.58% error (the survey's Table 5)
@@ -407,9 +426,10 @@ def my_multiplicative_widths(num_units, alpha): ...  # your code here
 # :::{dropdown} Solution
 # $D_k = 16\,\alpha^{k/N}$ for $k = 1, \dots, N$, each rounded half up,
 # $\lfloor x + 0.5\rfloor$. The paper floors instead; with floors the widths of
-# PyramidNet-110 ($\alpha = 4$) differ at 23 of the 54 units and the last unit is
-# not exactly 64 wide. Unit 1 is $16\cdot 4^{1/54} \approx 16.41$, rounded to 16: the first
-# unit wider than 16 is unit 2 (17 channels).
+# PyramidNet-110 ($\alpha = 4$) differ at 23 of the 54 units, and are lower there
+# by one channel, while the last unit is 64 wide either way. Unit 1 is
+# $16\cdot 4^{1/54} \approx 16.41$, rounded to 16: the first unit wider than 16 is
+# unit 2 (17 channels).
 # :::
 
 
@@ -512,8 +532,10 @@ print(
 # the extra parameters of the multiplicative network all sit in stage 3 (+171k),
 # paid for by stages 1 and 2 (−49k and −109k), and its last unit is 77 channels
 # wide instead of 64. The additive rule spreads the widening evenly, and gives
-# the early, high-resolution units more channels; the paper reports it ahead at
-# equal parameter counts.
+# the early, high-resolution units more channels. The official README puts it
+# ahead at 3.8M and 28.3M parameters; at 1.7M it has the multiplicative rule
+# ($\alpha = 4.75$) level on CIFAR-10 (4.62% both) and ahead on CIFAR-100
+# (23.16% against 23.31%).
 # :::
 
 
@@ -547,8 +569,10 @@ for label, net in [
 # multiplicative $\alpha = 4.5$ gives 468,905). Compare training loss, validation
 # and test accuracy, and time per epoch.
 #
-# - *What to look for.* The paper reports the additive rule ahead at equal
-#   parameters. The multiplicative network also has fewer FLOPs (0.18 against
+# - *What to look for.* The official README has the additive rule ahead at 3.8M
+#   and 28.3M parameters, and level with or behind the multiplicative one at
+#   1.7M, the size of these networks. The multiplicative network also has fewer
+#   FLOPs (0.18 against
 #   0.22 GFLOPs per image at depth 32), so it should be a little faster per epoch.
 # - *Cost (estimates, not measured).* Under `demo` on a 2-core CPU, the chapter's
 #   two runs took about 9 minutes (3 for the ResNet, 6 for the PyramidNet, whose
@@ -557,10 +581,10 @@ for label, net in [
 #   `fast` on a T4, assuming an effective 2 TFLOP/s: about 4 minutes per
 #   run at depth 32, 11 to 14 at depth 110 (0.67 and 0.81 GFLOPs per image).
 # - *Noise.* On `demo`'s 1,000 test images a single run's 95% (Wilson) interval is
-#   about ±3 points near 50%, and the seed-to-seed spread is larger still (41% to
-#   49% for the same recipe on four seeds, in the README). A difference of a point
-#   or two between the two rules is not a result; under `fast` (10,000 test images,
-#   about ±1 point) it starts to be one.
+#   about ±3 points near 50%, and the seed-to-seed spread is of the same order (the
+#   table of three seeds in the training section). A difference of a point or two
+#   between the two rules is not a result; under `fast` (10,000 test images,
+#   about ±1 point) it starts to be one, for one seed.
 #
 # :::{dropdown} What to expect
 # Under `demo`, expect the two networks within the noise of each other: the

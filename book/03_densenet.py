@@ -48,6 +48,7 @@ if "google.colab" in sys.modules:
 
 # %% tags=["nbval-ignore-output"]
 import inspect
+import math
 import time
 
 import matplotlib.pyplot as plt
@@ -319,11 +320,7 @@ built_from = {
     dense_name: ("densenet100_bc_k12", {"depth": dense_depth, "growth_rate": 12}),
     resnet_name: ("preact_resnet20", {"depth": resnet_depth}),
 }
-runs, trained = {}, {}
-for name, (registry_name, kwargs) in built_from.items():
-    torch.manual_seed(0)
-    trained[name] = rn.create_model(registry_name, **kwargs)
-    runs[name] = rn.fit(trained[name], data, config, name=name)
+runs, trained = rn.train_and_record(built_from, data, config)
 
 # %% tags=["nbval-ignore-output"]
 rn.learning_curves(runs)
@@ -335,7 +332,6 @@ flops = {
     for name, (registry_name, kwargs) in built_from.items()
 }
 print(rn.compare(runs, dense_name, resnet_name))
-rn.record_runs(runs, built_from)
 rn.results_table(runs, extra={"GFLOPs / image": flops})
 
 # %% [markdown]
@@ -373,13 +369,14 @@ readers = [
     net.fc.weight,
 ]
 reuse_maps = []
-for index, (ax, block, reader) in enumerate(zip(axes, net.blocks, readers)):
+for block, reader in zip(net.blocks, readers):
     reuse = dense_feature_reuse(block, reader)
-    reuse = reuse / reuse.nan_to_num(0).amax(
-        dim=0, keepdim=True
-    )  # each column relative to its largest entry
-    reuse_maps.append(reuse)
-    image = ax.imshow(reuse.numpy(), cmap="viridis", vmin=0, vmax=1, origin="upper")
+    # each column relative to its largest entry
+    reuse_maps.append(reuse / reuse.nan_to_num(0).amax(dim=0, keepdim=True))
+# the colour scale starts at the smallest value shown, so that its range is used
+low = math.floor(10 * min(float(m.nan_to_num(1).min()) for m in reuse_maps)) / 10
+for index, (ax, reuse) in enumerate(zip(axes, reuse_maps)):
+    image = ax.imshow(reuse.numpy(), cmap="viridis", vmin=low, vmax=1, origin="upper")
     n = reuse.shape[1] - 1
     step = (
         1 if n <= 8 else 4
@@ -628,12 +625,12 @@ print(
 #   thin layers and concatenations), so take these as lower bounds.
 # - *Noise.* One run's 95% (Wilson) interval on `demo`'s 1,000 test images is about
 #   ±3 points near 50%, and different seeds of one recipe spread over several points
-#   (41% to 49% on four seeds in the README's table). Run two or three seeds of each
-#   before reading a difference under `demo`.
+#   (chapters 1 and 2 show three seeds of their comparisons). Run two or three seeds
+#   of each before reading a difference under `demo`.
 #
 # :::{dropdown} What to expect
 # The paper finds DenseNet-BC more parameter-efficient than DenseNet-B at full
-# scale. After 10 short epochs on 4,500 images, expect the two within the noise;
+# scale. After 8 short epochs on 4,500 images, expect the two within the noise;
 # the time per epoch is the part of the comparison that a `demo` run measures
 # reliably.
 # :::

@@ -53,10 +53,12 @@ import inspect
 import matplotlib.pyplot as plt
 import torch
 import torch.nn.functional as F
-from IPython.display import display
 
 import resnotes as rn
-from resnotes.models.attention import AttentionModule, SoftMaskBranch, ResidualAttentionNetwork
+from resnotes.models.attention import (
+    AttentionModule,
+    ResidualAttentionNetwork,
+)
 
 profile = rn.start_chapter()
 
@@ -175,7 +177,7 @@ for stage_index, (ax, steps) in enumerate(zip(axes, steps_per_stage)):
     ax.set_xticks([])
     ax.set_yscale("log", base=2)
     ax.set_yticks([4, 8, 16, 32], ["4", "8", "16", "32"])
-    ax.set_ylim(3, 90)
+    ax.set_ylim(3, 200)  # room for the labels above the 32×32 points
     ax.set_title(f"stage {stage_index + 1}: {path[0][1]}×{path[0][1]} input")
     ax.grid(alpha=0.3)
 axes[0].set_ylabel("resolution (H = W)")
@@ -333,13 +335,15 @@ subset = profile.pick(smoke={}, demo={"train_per_class": 250}, fast={}, paper={}
 data = rn.load_cifar("cifar10", **{**profile.data_kwargs(), **subset})
 print(data)
 config = rn.make_config("attention92", profile)
-runs, trained, built_from = {}, {}, {}
-for attention in ("arl", "nal"):
-    name = f"Attention-{arch['depth']}, {attention.upper()}"
-    built_from[name] = ("attention92", {**arch, "attention": attention})
-    torch.manual_seed(0)
-    trained[attention] = ResidualAttentionNetwork(**arch, attention=attention)
-    runs[name] = rn.fit(trained[attention], data, config, name=name)
+arms = {
+    f"Attention-{arch['depth']}, {attention.upper()}": (
+        "attention92",
+        {**arch, "attention": attention},
+    )
+    for attention in ("arl", "nal")
+}
+runs, by_name = rn.train_and_record(arms, data, config)
+trained = dict(zip(("arl", "nal"), by_name.values()))
 
 # %% tags=["nbval-ignore-output"]
 rn.learning_curves(runs)
@@ -347,7 +351,6 @@ plt.show()
 
 # %% tags=["nbval-ignore-output"]
 print(rn.compare(runs, *runs))
-rn.record_runs(runs, built_from)
 rn.results_table(runs)
 
 # %% [markdown]
@@ -566,8 +569,8 @@ def my_combine(trunk, mask, attention): ...  # your code here
 # :::{dropdown} Solution
 # ARL: `(1 + mask) * trunk`; NAL: `mask * trunk`. Beware the survey's misprint,
 # $1 + M\cdot T$, which adds a constant instead. With the mask forced to 0.5 the
-# measured ratio is exactly 0.5 (NAL) and 1.5 (ARL): the factor of 4.1 for one
-# module.
+# measured ratio is exactly 0.5 (NAL) and 1.5 (ARL): the factor that exercise 4.1
+# applies once per module.
 # :::
 
 
@@ -651,9 +654,10 @@ check("attention.modules_per_stage", solution_modules_per_stage)
 #   an effective 2 TFLOP/s, about 7 minutes per Attention-92 run, more if the many
 #   small operations of the mask branch keep the GPU below that rate.
 # - *Noise.* On `demo`'s 1,000 test images, one run's 95% (Wilson) interval is
-#   about ±3 points near 50%; the chapter's committed run had ARL 0.5 points ahead
-#   on test, well inside that. Seeds of one recipe spread over several points (the
-#   README's table). The paper's gap at 56 layers (0.4 points) is invisible at this
+#   about ±3 points near 50%; the chapter's committed run had ARL 1.0 point ahead
+#   on test, well inside that. Seeds of one recipe spread over several points
+#   (chapters 1 and 2 show three seeds of their comparisons). The paper's gap at
+#   56 layers (0.4 points) is invisible at this
 #   scale; look for the trend with depth over two or three seeds.
 #
 # :::{dropdown} What to expect

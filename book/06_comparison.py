@@ -51,17 +51,16 @@ import inspect
 import textwrap
 
 import matplotlib.pyplot as plt
-import torch
 import torchvision
+from IPython.display import display
 
 import resnotes as rn
-from resnotes.ledger import load_ledger
 from resnotes.models.preact_resnet import PreActResNet
 from resnotes.models.se_cbam import CBAM, SqueezeExcitation, preact_resnet_attention
 from resnotes.report import wilson_interval
 
 profile = rn.start_chapter()
-ledger = load_ledger()
+ledger = rn.load_ledger()
 print(f"results ledger: {len(ledger)} records")
 
 # %% [markdown]
@@ -79,7 +78,7 @@ print(f"results ledger: {len(ledger)} records")
 #    measured". The chapters train smaller versions; those runs are in the
 #    figure and the ledger further down.
 
-# %% tags=["nbval-ignore-output"]
+# %% tags=["hide-input", "nbval-ignore-output"]
 SURVEY_TABLE_8 = {  # row -> (our model, survey: params, C10 error %, C100 error %)
     "WRN-28-10": ("wrn28_k10", 36.5e6, 4.17, 20.5),
     "PyramidNet (bottleneck, α=270)": (
@@ -113,8 +112,12 @@ def figures(params, c10, c100):
 
 
 def measured(model_name):
+    def own(r):  # the paper's network itself, not a smaller version of it
+        kwargs = {k: v for k, v in r["model_kwargs"].items() if k != "num_classes"}
+        return kwargs in ({}, rn.get_spec(model_name).kwargs)
+
     runs = [r for r in ledger if r["model"] == model_name and r["kind"] == "train"]
-    runs = [r for r in runs if not r["model_kwargs"]]  # the paper's network itself
+    runs = [r for r in runs if own(r)]
     if not runs:
         return "not measured"
     best = max(runs, key=lambda r: r["created"])
@@ -189,103 +192,6 @@ print(f"(paper: {rn.get_spec('wrn28_k10').paper.params / 1e6:.1f}M),", end=" ")
 print(f"{rn.count_flops(wrn) / 1e9:.2f} GFLOPs per 32×32 image")
 
 # %% [markdown]
-# ## Accuracy against parameters and FLOPs
-#
-# The papers' figures (CIFAR-10 test error, original dataset, full schedules)
-# and every training run in our ledger are drawn on the same cost axes, but in
-# separate rows: the papers' points on top, ours below. Colours are families.
-# Our points are the runs the chapters made (smaller networks, the `demo`
-# subset and schedule, unless the table below says otherwise), numbered as in
-# the ledger table at the end of this chapter, with their 95% interval. FLOPs
-# are ours, counted for one 32×32 image with our implementation of each
-# paper's network, since most papers do not give them. EfficientNet-B7 is left
-# out: its numbers are not from CIFAR-scale training (see above).
-
-# %%
-FAMILIES = {  # the module that defines a model -> its family's name and colour
-    "preact_resnet": ("pre-act ResNet", "tab:blue"),
-    "pyramidnet": ("PyramidNet", "tab:orange"),
-    "densenet": ("DenseNet", "tab:green"),
-    "attention": ("Attention", "tab:red"),
-    "stochastic_depth": ("ResNet, stoch. depth", "tab:purple"),
-    "wide_resnet": ("WRN", "tab:brown"),
-    "se_cbam": ("SE / CBAM", "tab:pink"),
-}
-
-
-def family(name):
-    return FAMILIES[rn.get_spec(name).factory.__module__.rsplit(".", 1)[-1]]
-
-
-papers = [name for name in rn.list_models() if (rn.get_spec(name).paper or None)]
-papers = [name for name in papers if rn.get_spec(name).paper.cifar10_error is not None]
-costs = {}
-for name in papers:
-    model = rn.create_model(name)
-    costs[name] = (rn.count_parameters(model), rn.count_flops(model))
-ours = [r for r in ledger if r["kind"] == "train"]
-fig, axes = plt.subplots(
-    2,
-    2,
-    figsize=(7.5, 6.4),
-    constrained_layout=True,
-    sharex="col",
-    height_ratios=[3, 2],
-)
-for column, (index, label) in enumerate(
-    [(0, "parameters"), (1, "FLOPs per 32×32 image")]
-):
-    top, bottom = axes[0, column], axes[1, column]
-    for name in papers:
-        family_name, colour = family(name)
-        accuracy = 100 - rn.get_spec(name).paper.cifar10_error
-        top.scatter([costs[name][index]], [accuracy], color=colour, label=family_name)
-    top.set_title("the papers: CIFAR-10,\nfull schedules")
-    labels = {}  # (x, y) -> the numbers of the runs drawn there
-    for number, record in enumerate(ours, start=1):
-        x = record["params"] if index == 0 else record["flops_per_image"]
-        y = 100 * record["test_acc"]
-        error = None  # the 95% interval, where the record gives the test images
-        if record["test_images"] is not None:
-            low, high = wilson_interval(record["test_acc"], record["test_images"])
-            error = [[y - 100 * low], [100 * high - y]]
-        colour = family(record["model"])[1]
-        bottom.errorbar([x], [y], yerr=error, fmt="^", color=colour)
-        labels.setdefault((x, round(y)), []).append(str(number))
-    for position, ((x, y), numbers) in enumerate(sorted(labels.items())):
-        right = position % 2 == 0  # alternate sides, so that neighbours do not collide
-        bottom.annotate(
-            ",".join(numbers), (x, y), textcoords="offset points",
-            xytext=(5 if right else -5, 0), va="center",
-            ha="left" if right else "right",
-        )  # fmt: skip
-    bottom.set_title(
-        f"ours: {len(ours)} runs from the ledger,\nnumbered as in the table below"
-    )
-    bottom.set_xscale("log")
-    bottom.set_xlabel(label)
-    for ax in (top, bottom):
-        ax.grid(alpha=0.3)
-axes[0, 0].set_ylabel("test accuracy (%)")
-axes[1, 0].set_ylabel("test accuracy (%)")
-handles, labels = axes[0, 0].get_legend_handles_labels()
-unique = dict(zip(labels, handles))
-fig.legend(unique.values(), unique.keys(), loc="outside lower center", ncols=4)
-plt.show()
-
-# %% [markdown]
-# Read the top row as the papers' claims and the bottom row as what this
-# project has measured: the runs of chapters 1 to 5 (this chapter's own runs,
-# below, join the figure the next time it runs), and one earlier run from the
-# command line. A run from a short CPU profile reaches far lower
-# accuracy than the papers' points; that is the schedule and the subset, not
-# the architecture, so compare our points only with each other, and only where
-# their intervals do not overlap. Among the papers' points, accuracy grows with
-# parameters only loosely: at about 1.7M parameters, the networks of this book
-# span almost two points of error (6.37% for ResNet-110 against 4.62% for
-# PyramidNet-110 with α=48), and DenseNet-BC-100 beats ResNet-110 with less
-# than half the parameters.
-#
 # ## Beyond the table: squeeze-and-excitation and CBAM
 #
 # The survey lists attention *inside* a residual unit as a direction. Two
@@ -293,8 +199,12 @@ plt.show()
 #
 # - **Squeeze-and-excitation** (Hu, Shen and Sun, CVPR 2018) pools each
 #   channel of the residual branch to one number, passes the vector through a
-#   two-layer bottleneck MLP (reduction $r = 16$) and a sigmoid, and rescales
-#   the channels with the result.
+#   two-layer bottleneck MLP and a sigmoid, and rescales the channels with the
+#   result. The paper's reduction is $r = 16$: a hidden layer of $C/16$ units.
+#   (Differs from paper: ours is $\max(8, C/16)$ wide, the floor timm uses too,
+#   since $C/16$ would leave one or two units on CIFAR's 16- and 32-channel
+#   stages. That makes the hidden layer 8 units wide in every stage of a CIFAR
+#   ResNet, an effective reduction of 2, 4 and 8 for 16, 32 and 64 channels.)
 # - **CBAM** (Woo, Park, Lee and Kweon, ECCV 2018) does the same with both
 #   average- and max-pooling through a shared MLP, then adds a *spatial* gate:
 #   a 7×7 convolution over the channel-wise mean and max, and a sigmoid.
@@ -316,7 +226,7 @@ def with_attention(depth, attention):
 
 
 rows = []
-for depth in (20, 110):
+for depth in (14, 20, 110):
     base = rn.count_parameters(PreActResNet(depth=depth))
     for attention in (None, "se", "cbam"):
         model = with_attention(depth, attention)
@@ -335,17 +245,17 @@ rn.Table(["network", "parameters", "overhead", "MFLOPs / image"], rows)
 # use shallower networks.
 
 # %% tags=["nbval-ignore-output"]
-depth = profile.pick(smoke=8, demo=14, fast=110, paper=110)
+SE_DEPTHS = {"smoke": 8, "demo": 14, "fast": 110, "paper": 110}  # ResNet-14 on a CPU
+depth = profile.pick(**SE_DEPTHS)
 config = rn.make_config("preact_resnet110_se", profile)
 data = rn.load_cifar("cifar10", **profile.data_kwargs())
 print(data)
-runs, built_from = {}, {}
-for attention in (None, "se", "cbam"):
-    name = f"pre-act ResNet-{depth}" + (f" + {attention.upper()}" if attention else "")
-    registry_name = f"preact_resnet110_{attention}" if attention else "preact_resnet20"
-    built_from[name] = (registry_name, {"depth": depth})
-    torch.manual_seed(0)
-    runs[name] = rn.fit(with_attention(depth, attention), data, config, name=name)
+arms = {
+    f"pre-act ResNet-{depth}": ("preact_resnet20", {"depth": depth}),
+    f"pre-act ResNet-{depth} + SE": ("preact_resnet110_se", {"depth": depth}),
+    f"pre-act ResNet-{depth} + CBAM": ("preact_resnet110_cbam", {"depth": depth}),
+}
+runs, trained = rn.train_and_record(arms, data, config)
 
 # %% tags=["nbval-ignore-output"]
 rn.learning_curves(runs)
@@ -353,7 +263,6 @@ plt.show()
 plain, se, cbam = runs
 print(rn.compare(runs, se, plain))
 print(rn.compare(runs, cbam, plain))
-rn.record_runs(runs, built_from)
 rn.results_table(runs)
 
 # %% [markdown]
@@ -374,6 +283,200 @@ rn.results_table(runs)
 # CPU the gates cost more time than their FLOPs suggest: they are many small,
 # memory-bound operations.
 #
+
+# %% [markdown]
+# ## Accuracy against parameters and FLOPs
+#
+# The papers' figures (CIFAR-10 test error, original dataset, full schedules)
+# and every training run in our ledger are drawn on the same cost axes, but in
+# separate rows: the papers' points on top, ours below. Colours are families.
+# Our points are the runs the chapters made (smaller networks, the `demo`
+# subset and schedule, unless the table below says otherwise), numbered as in
+# the ledger table at the end of this chapter, with their 95% interval. FLOPs
+# are ours, counted for one 32×32 image with our implementation of each
+# paper's network, since most papers do not give them. EfficientNet-B7 is left
+# out: its numbers are not from CIFAR-scale training (see above).
+
+# %% tags=["hide-input", "nbval-ignore-output"]
+FAMILIES = {  # the module that defines a model -> its family's name, colour, chapter
+    "preact_resnet": ("pre-act ResNet", "tab:blue", "1"),
+    "pyramidnet": ("PyramidNet", "tab:orange", "2"),
+    "densenet": ("DenseNet", "tab:green", "3"),
+    "attention": ("Attention", "tab:red", "4"),
+    "stochastic_depth": ("ResNet, stoch. depth", "tab:purple", "5"),
+    "wide_resnet": ("WRN", "tab:brown", "6"),
+    "se_cbam": ("SE / CBAM", "tab:pink", "6"),
+}
+
+
+def family(name):
+    return FAMILIES[rn.get_spec(name).factory.__module__.rsplit(".", 1)[-1]]
+
+
+def chapter(record):
+    """The chapter whose comparison a run belongs to (this one's plain ResNet
+    baseline is the depth it trains SE and CBAM at)."""
+    depth = record["model_kwargs"].get("depth")
+    if record["model"] == "preact_resnet20" and depth == SE_DEPTHS[record["profile"]]:
+        return "6"
+    return family(record["model"])[2]
+
+
+def recipe(record):
+    s = record["schedule"]
+    return record["epochs"], s["batch_size"], s["lr"], s["schedule"], s["nesterov"]
+
+
+def profile_recipe(record):
+    c = rn.make_config(record["model"], record["profile"])
+    return c.epochs, c.batch_size, c.lr, c.schedule, c.nesterov
+
+
+# The current runs: the latest of each network, profile and seed, of its
+# profile's recipe; the others are superseded.
+ledger = rn.load_ledger()  # read again: this chapter's own runs are in it now
+latest, superseded = {}, []
+for record in (r for r in ledger if r["kind"] == "train"):  # oldest first
+    if record["profile"] != "custom" and recipe(record) != profile_recipe(record):
+        superseded.append((record, "an older recipe of its profile"))
+        continue
+    kwargs = {k: v for k, v in record["model_kwargs"].items() if k != "num_classes"}
+    network = rn.network_name(record["model"], kwargs)
+    key = (network, record["profile"], record["dataset"], record["seed"])
+    if key in latest:
+        superseded.append((latest[key], "run again later"))
+    latest[key] = record
+networks = {}  # (network, profile, dataset) -> its current runs, seed by seed
+for (network, profile_name, dataset, _), record in sorted(latest.items()):
+    networks.setdefault((network, profile_name, dataset), []).append(record)
+
+papers = [name for name in rn.list_models() if rn.get_spec(name).paper]
+papers = [name for name in papers if rn.get_spec(name).paper.cifar10_error is not None]
+costs = {}
+for name in papers:
+    model = rn.create_model(name)
+    costs[name] = (rn.count_parameters(model), rn.count_flops(model))
+fig, axes = plt.subplots(
+    2,
+    2,
+    figsize=(7.5, 6.4),
+    constrained_layout=True,
+    sharex="col",
+    height_ratios=[3, 2],
+)
+for column, (index, label) in enumerate(
+    [(0, "parameters"), (1, "FLOPs per 32×32 image")]
+):
+    top, bottom = axes[0, column], axes[1, column]
+    for name in papers:
+        family_name, colour, _ = family(name)
+        accuracy = 100 - rn.get_spec(name).paper.cifar10_error
+        top.scatter([costs[name][index]], [accuracy], color=colour, label=family_name)
+    top.set_title("the papers: CIFAR-10,\nfull schedules")
+    for number, runs_of_network in enumerate(networks.values(), start=1):
+        for record in runs_of_network:
+            x = record["params"] if index == 0 else record["flops_per_image"]
+            y = 100 * record["test_acc"]
+            low, high = wilson_interval(record["test_acc"], record["test_images"])
+            error = [[y - 100 * low], [100 * high - y]]
+            colour = family(record["model"])[1]
+            bottom.errorbar([x], [y], yerr=error, fmt="^", color=colour, alpha=0.7)
+        right = number % 2 == 1  # alternate sides, so that neighbours do not collide
+        bottom.annotate(
+            str(number),
+            (x, max(100 * r["test_acc"] for r in runs_of_network)),
+            textcoords="offset points",
+            xytext=(5 if right else -5, 0),
+            va="center",
+            ha="left" if right else "right",
+        )
+    runs_drawn = sum(len(v) for v in networks.values())
+    bottom.set_title(
+        f"ours: {runs_drawn} runs of {len(networks)} networks,\nnumbered as in the table below"
+    )
+    bottom.set_xscale("log")
+    bottom.set_xlabel(label)
+    for ax in (top, bottom):
+        ax.grid(alpha=0.3)
+axes[0, 0].set_ylabel("test accuracy (%)")
+axes[1, 0].set_ylabel("test accuracy (%)")
+handles, labels = axes[0, 0].get_legend_handles_labels()
+unique = dict(zip(labels, handles))
+fig.legend(unique.values(), unique.keys(), loc="outside lower center", ncols=4)
+plt.show()
+
+# %% [markdown]
+# Read the top row as the papers' claims and the bottom row as what this
+# project has measured: the current runs of chapters 1 to 6, this chapter's
+# included, and the runs of more seeds made from the command line (one point
+# per run, numbered by network). A run from a short CPU profile reaches far lower
+# accuracy than the papers' points; that is the schedule and the subset, not
+# the architecture, so compare our points only with each other, and only where
+# the differences are beyond the noise. Among the papers' points, accuracy grows with
+# parameters only loosely: at about 1.7M parameters, the networks of this book
+# span almost two points of error (6.37% for ResNet-110 against 4.62% for
+# PyramidNet-110 with α=48), and DenseNet-BC-100 beats ResNet-110 with less
+# than half the parameters.
+#
+# ## The ledger
+#
+# The networks of the figure's bottom row, numbered as there, with the chapter
+# whose comparison they belong to, and every seed the ledger holds of each. The
+# chapters add their runs when they run under `demo`, `fast` or `paper`; the
+# command line adds one with `--ledger results`. A single run's interval is
+# the test set's 95% Wilson interval; for several seeds, each seed's accuracy
+# is given, and their spread is what another seed might do. Records of kind
+# `bench` (the GPU check's timed epochs) are not results and are left out, and
+# so are superseded records, listed below the table: the runs of an older recipe
+# of their profile, and runs made again later.
+
+
+# %% tags=["nbval-ignore-output"]
+def accuracies(records):
+    if len(records) == 1:
+        low, high = wilson_interval(records[0]["test_acc"], records[0]["test_images"])
+        return f"{records[0]['test_acc']:.1%} ({100 * low:.1f}–{100 * high:.1f})"
+    each = ", ".join(f"{100 * r['test_acc']:.1f}" for r in records)
+    mean = 100 * sum(r["test_acc"] for r in records) / len(records)
+    return f"{each} (mean {mean:.1f})"
+
+
+rows = []
+for number, ((network, profile_name, _), records) in enumerate(
+    networks.items(), start=1
+):
+    first = records[0]
+    rows.append(
+        [
+            number,
+            network,
+            chapter(first),
+            f"{profile_name}, {first['epochs']} epochs, {first['train_images']:,} images",
+            ", ".join(str(r["seed"]) for r in records),
+            accuracies(records),
+            f"{sorted(r['seconds_per_epoch'] for r in records)[len(records) // 2]:.0f} s",
+        ]
+    )
+headers = ["#", "network", "chapter", "run", "seeds", "test accuracy", "s / epoch"]
+current = [r for records in networks.values() for r in records]
+datasets = sorted({r["dataset"] for r in current})
+hardware = sorted(
+    {f"{r['hardware']['device']} × {r['hardware']['count']}" for r in current}
+)
+commits = sorted({r["git_commit"][:12] for r in current})
+caption = (
+    f"{'; '.join(datasets)}, {current[0]['test_images']:,} test images; "
+    f"{'; '.join(hardware)}; commits {', '.join(commits)}"
+    if current
+    else "the ledger has no current training runs"
+)
+display(rn.Table(headers, rows, caption=caption))
+for record, why in superseded:
+    kwargs = {k: v for k, v in record["model_kwargs"].items() if k != "num_classes"}
+    print(f"superseded ({why}): {rn.network_name(record['model'], kwargs)},", end=" ")
+    print(f"{record['profile']}, seed {record['seed']}, {record['file'][:40]}...")
+
+# %% [markdown]
 # ## Other directions the survey lists
 #
 # **ResNeXt** (Xie, Girshick, Dollár, Tu and He, "Aggregated Residual
@@ -402,53 +505,5 @@ rn.results_table(runs)
 # The paper reports 16.18% error on CIFAR-100, against 18.29% for its
 # PyramidNet baseline.
 #
-# ## The ledger
-#
-# Every record in `results/`, with its provenance, numbered as in the figure
-# above. The chapters add their runs when they run under `demo`, `fast` or
-# `paper`; the command line adds one with `--ledger results`. Records of kind
-# `bench` come from the short GPU check (`python -m resnotes.bench gpu`): a
-# couple of epochs, timed; their accuracy is not a result. The interval is
-# the test set's 95% Wilson interval, where the record gives the number of
-# test images.
-
-# %% tags=["nbval-ignore-output"]
-
-
-def accuracy(record):
-    if record["test_images"] is None:
-        return f"{record['test_acc']:.1%} (n unknown)"
-    low, high = wilson_interval(record["test_acc"], record["test_images"])
-    return f"{record['test_acc']:.1%} ({100 * low:.1f}–{100 * high:.1f})"
-
-
-def model_text(record):
-    arguments = ", ".join(
-        f"{key}={value}" for key, value in record["model_kwargs"].items()
-    )
-    return f"{record['model']}({arguments})"
-
-
-rows = [
-    [
-        number,
-        model_text(record),
-        f"{record['kind']}, {record['profile']}, {record['epochs']} epochs",
-        f"{record['dataset']}, {record['train_images']:,} train",
-        accuracy(record),
-        f"{record['seconds_per_epoch']:.0f} s",
-    ]
-    for number, record in enumerate(ours, start=1)
-]
-headers = ["#", "model", "run", "data", "test accuracy (95%)", "s / epoch"]
-hardware = sorted(
-    {f"{r['hardware']['device']} × {r['hardware']['count']}" for r in ours}
-)
-commits = sorted({r["git_commit"][:12] for r in ours})
-caption = f"hardware: {'; '.join(hardware)}; commits: {', '.join(commits)}"
-rn.Table(headers, rows, caption=caption) if rows else print(
-    "the ledger has no training runs"
-)
-
 # %% tags=["nbval-ignore-output"]
 print(rn.chapter_time())

@@ -52,7 +52,6 @@ if "google.colab" in sys.modules:
 
 # %% tags=["nbval-ignore-output"]
 import resnotes as rn
-from resnotes.config import PROFILES
 from resnotes.ledger import load_ledger
 
 # This page trains nothing; the profile only says how it was rendered.
@@ -84,11 +83,20 @@ for name in PAPER_ROWS:
             config.epochs,
             config.batch_size,
             f"{config.lr} ×{config.lr_decay} at {milestones}",
+            f"{config.warmup_epochs:.2f}",
             "yes" if config.nesterov else "no",
             config.weight_decay,
         ]
     )
-headers = ["model", "epochs", "batch", "learning rate", "Nesterov", "weight decay"]
+headers = [
+    "model",
+    "epochs",
+    "batch",
+    "learning rate",
+    "warm-up (epochs)",
+    "Nesterov",
+    "weight decay",
+]
 rn.Table(headers, rows)
 
 # %% [markdown]
@@ -97,8 +105,10 @@ rn.Table(headers, rows)
 # medians or means of several runs, and one run is not enough to compare two
 # networks a few tenths of a point apart.
 #
-# Every recipe also warms the learning rate up over the first epoch, and every
-# run holds out 5,000 training images for validation, on which the kept
+# Every recipe also warms the learning rate up linearly over the first 1/164 of
+# the run (the column above: one epoch of the 164-epoch recipes, three of
+# Stochastic Depth's 500), and every run holds out 5,000 training images for
+# validation, on which the kept
 # checkpoint is chosen. Most of the papers train on all 50,000 and report the
 # final epoch; Stochastic Depth is the exception, and does what we do: it
 # trains on 45,000, validates on 5,000 and reports the test error of the
@@ -125,49 +135,42 @@ rn.Table(headers, rows)
 #
 # ## Expected times
 #
-# From the ledger: the short GPU check (`python -m resnotes.bench gpu`) times
-# a couple of epochs of each chapter's paper model on full CIFAR-10, and the
-# training runs record their own time per epoch. The projection multiplies
-# the measured time per epoch by the recipe's epochs; it ignores evaluation
-# time and assumes the same batch size and hardware.
+# No full-scale run has been timed yet: no GPU has been available to this
+# project. Until the GPU check's records (`python -m resnotes.bench gpu`)
+# replace them, the table gives an **estimate**: a training step costs about
+# three forward passes, so an epoch of 45,000 images costs $3 \times 45{,}000$
+# times the network's forward FLOPs, divided by an *assumed* effective rate of
+# 5 TFLOP/s for one GPU in mixed precision. That rate is a round guess, not a
+# measurement: these small 32×32 networks keep a GPU well below its peak (a T4
+# may sustain 2 TFLOP/s or less), so read the hours as a first idea, likely
+# low. Where the ledger holds a full-data run of the model, its measured time per
+# epoch is given beside the estimate.
 
 # %% tags=["nbval-ignore-output"]
+ASSUMED_RATE = 5e12  # FLOP/s, an assumption (see above), not a measurement
 ledger = load_ledger()
 rows = []
 for name in PAPER_ROWS:
-    found = [r for r in ledger if r["model"] == name and r["train_images"] >= 40_000]
-    if not found:
-        rows.append([f"`{name}`", "not yet measured", "", ""])
-        continue
-    latest = max(found, key=lambda r: r["created"])
     epochs = rn.make_config(name, "paper").epochs
-    hours = latest["seconds_per_epoch"] * epochs / 3600
-    where = f"{latest['hardware']['device']} × {latest['hardware']['count']}"
-    batch = latest["schedule"]["batch_size"]
-    rows.append(
-        [
-            f"`{name}`",
-            f"{latest['seconds_per_epoch']:.1f} s, batch {batch}",
-            f"{hours:.1f} h for {epochs} epochs",
-            where,
-        ]
-    )
-headers = [
-    "model",
-    "time per epoch, full CIFAR-10",
-    "projected paper schedule",
-    "hardware",
-]
-rn.Table(headers, rows)
+    flops = rn.count_flops(rn.create_model(name))
+    estimate = 3 * flops * 45_000 * epochs / ASSUMED_RATE / 3600
+    found = [r for r in ledger if r["model"] == name and r["train_images"] >= 40_000]
+    measured = "not yet measured"
+    if found:
+        latest = max(found, key=lambda r: r["created"])
+        device = latest["hardware"]["device"]
+        measured = f"{latest['seconds_per_epoch']:.1f} s per epoch on {device}"
+    rows.append([f"`{name}`", f"{flops / 1e9:.2f}", f"{estimate:.1f} h", measured])
+headers = ["model", "GFLOPs per image", "estimate, paper schedule", "measured"]
+rn.Table(headers, rows, caption="Estimates assume 5 TFLOP/s effective: not measured")
 
 # %% [markdown]
-# "Not yet measured" means what it says: no full-data run of that model is in
-# the ledger yet. Run the GPU check on a GPU and commit the records it writes
-# to fill the table in:
+# To replace an estimate by a measurement, run the GPU check on a GPU and
+# commit the records it writes:
 #
 # ```bash
-# python -m resnotes.bench gpu --out runs/gpu-check   # at most 6 minutes on one GPU
-# cp runs/gpu-check/records/*.json results/
+# python -m resnotes.bench gpu --out gpu-check --budget-minutes 8
+# cp gpu-check/records/*.json results/
 # git add results/ && git commit -m "GPU check on <device>"
 # ```
 #

@@ -8,6 +8,7 @@ The readable core:
 - ``resnotes.config``: ``TrainConfig``, the run profiles, the papers' recipes;
 - ``resnotes.train``: ``fit`` and ``evaluate``, the training loop;
 - ``resnotes.analysis``, ``plot``, ``report``: what the chapters measure and show;
+  ``resnotes.evidence``: what the runs allow us to say (noise, seeds);
 - ``resnotes.ledger``: the results ledger; ``resnotes.exercises``: ``check``.
 
 The machinery beside it: ``engine`` (device, precision, compilation, several
@@ -42,16 +43,20 @@ _PUBLIC = {
     "paper_recipe": "config",
     "fit": "train",
     "evaluate": "train",
-    "History": "train",
+    "History": "history",
     "Table": "report",
     "banner": "report",
     "results_table": "report",
     "paper_table": "report",
     "wilson_interval": "report",
-    "compare": "report",
+    "compare": "evidence",
+    "across_seeds": "evidence",
+    "network_name": "evidence",
+    "load_ledger": "ledger",
     "learning_curves": "plot",
     "check": "exercises",
     "record_runs": "ledger",
+    "train_and_record": "ledger",
 }
 
 __all__ = ["start_chapter", "chapter_time", *_PUBLIC]

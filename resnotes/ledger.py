@@ -225,3 +225,28 @@ def record_runs(
         f"ledger ({where}/)"
     )
     return written
+
+
+def train_and_record(arms: dict, data, config, record=True, seed: int = 0):
+    """Train each arm of a comparison the same way, and record the runs.
+
+    ``arms`` maps a run's name to (registry name, keyword arguments). Every arm
+    starts from ``torch.manual_seed(seed)``, so the arms differ only in their
+    network; ``fit`` then fixes the data order and augmentation by
+    ``config.seed``. ``record`` says which runs join the results ledger: all of
+    them (True), none (False) or the names listed. Returns the histories and the
+    trained models, by name."""
+    import torch
+
+    from .models import create_model
+    from .train import fit
+
+    runs, trained = {}, {}
+    for name, (registry_name, kwargs) in arms.items():
+        torch.manual_seed(seed)
+        trained[name] = create_model(registry_name, **kwargs)
+        runs[name] = fit(trained[name], data, config, name=name)
+    keep = list(arms) if record is True else [] if record is False else list(record)
+    if keep:
+        record_runs({name: runs[name] for name in keep}, arms)
+    return runs, trained

@@ -68,7 +68,10 @@ def learning_curves(
         ax.grid(alpha=0.3)
         if key.endswith("acc"):
             ax.yaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v:.0%}"))
-    axes[0].legend(fontsize=9)
+    # One legend for the three panels, below them: inside a panel it covered the
+    # end of a curve.
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncols=min(4, len(labels)))
     if title is None:
         first = next(iter(runs.values()))
         title = (

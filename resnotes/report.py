@@ -183,26 +183,6 @@ def accuracy_with_interval(history) -> str:
     return f"{history.test_acc:.1%} ({100 * low:.1f}–{100 * high:.1f})"
 
 
-def compare(runs, a: str, b: str) -> str:
-    """One sentence: do runs ``a`` and ``b`` differ by more than the test set's noise?
-
-    Two accuracies on the same test images are compared by their 95% Wilson
-    intervals: when the intervals overlap, the difference is within the
-    sampling error of the test set and the runs do not show which is better."""
-    ha, hb = runs[a], runs[b]
-    la, ua = wilson_interval(ha.test_acc, ha.meta["test_images"])
-    lb, ub = wilson_interval(hb.test_acc, hb.meta["test_images"])
-    gap = 100 * (ha.test_acc - hb.test_acc)
-    if ua < lb or ub < la:
-        verdict = "their 95% intervals do not overlap: more than the test set's noise"
-    else:
-        verdict = "their 95% intervals overlap: within the test set's noise"
-    first = f"{a} against {b}: {gap:+.1f} points of test accuracy;"
-    if len(first) > LINE_WIDTH:
-        first = f"{a} against {b}:\n    {gap:+.1f} points of test accuracy;"
-    return wrap(f"{first}\n    {verdict}")
-
-
 def results_table(runs, extra: dict[str, dict[str, Any]] | None = None) -> Table:
     """One row per training run, with the provenance every result carries as its
     caption.
@@ -309,4 +289,4 @@ class Stopwatch:
 
     def __str__(self) -> str:
         minutes, seconds = divmod(round(time.perf_counter() - self.start), 60)
-        return f"{minutes} min {seconds:02d} s"
+        return f"{minutes} min {seconds:02d} s" if minutes else f"{seconds} s"

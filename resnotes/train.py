@@ -279,20 +279,17 @@ def _log_start(engine: Engine, history: History, config: TrainConfig, data) -> N
 
 
 def _epoch_line(history: History, epochs: int) -> str:
+    """One line per epoch; the time left assumes the remaining epochs take as long
+    as the ones so far (the learning rate of each epoch is in the history)."""
     r = history.epochs[-1]
-    per_epoch = history.seconds / len(history.epochs)
-    left = (epochs - r["epoch"]) * per_epoch
-    remaining = f"  ~{_duration(left)} left" if r["epoch"] < epochs else ""
+    left = (epochs - r["epoch"]) * history.seconds / len(history.epochs)
+    minutes, seconds = divmod(round(left), 60)
+    remaining = f"  {minutes}:{seconds:02d} left" if r["epoch"] < epochs else ""
     return (
         f"epoch {r['epoch']}/{epochs}  loss {r['train_loss']:.3f}  "
-        f"train {r['train_acc']:.1%}  val {r['val_acc']:.1%}  lr {r['lr']:.4f}  "
+        f"train {r['train_acc']:.1%}  val {r['val_acc']:.1%}  "
         f"{r['seconds']:.1f} s  {r['images_per_s']:,.0f} img/s{remaining}"
     )
-
-
-def _duration(seconds: float) -> str:
-    minutes, seconds = divmod(round(seconds), 60)
-    return f"{minutes} min {seconds:02d} s" if minutes else f"{seconds} s"
 
 
 def _stop_early(engine: Engine, history: History, why: str) -> None:

@@ -78,3 +78,25 @@ def test_a_notebook_without_outputs_is_reported(tmp_path):
 @pytest.mark.parametrize("path", sorted((ROOT / "book").glob("*.ipynb")), ids=lambda p: p.name)
 def test_committed_notebooks_are_clean(path):
     assert check_notebook(path) == []
+
+
+def test_every_solution_sits_in_one_toggle_and_its_copy_is_current():
+    """The book showed two toggles per solution: the dropdown and the code cell."""
+    import solutions
+
+    assert solutions.check(ROOT) == [], "run python tools/solutions.py --write, then jupytext --sync"
+
+
+def test_a_stale_solution_copy_is_reported():
+    import solutions
+
+    code = {"cell_type": "code", "metadata": {"tags": ["remove-cell"]}, "source": "check('x', f)\n",
+            "outputs": [{"output_type": "stream", "name": "stdout", "text": "✓ x: correct.\n"}]}  # fmt: skip
+    markdown = {"cell_type": "markdown", "metadata": {}, "source": ":::{dropdown} Solution\nWhy.\n:::"}
+    nb = {"cells": [markdown, code]}
+    assert solutions.problems_in(nb, "nb") == ["nb: cell 0: the dropdown's copy of cell 1 is stale"]
+    markdown["source"] = solutions.with_copy(markdown["source"], solutions.copy_block("check('x', f)\n", "✓ x: correct."))
+    assert solutions.problems_in(nb, "nb") == []
+    assert markdown["source"].endswith("```text\n✓ x: correct.\n```\n:::")
+    code["metadata"]["tags"] = ["hide-cell"]
+    assert solutions.problems_in(nb, "nb") == ["nb: cell 1 (a solution) is not tagged remove-cell"]

@@ -28,7 +28,9 @@ from pathlib import Path
 
 # An absolute path with at least two components (/home/x, /work/main/...),
 # not part of a URL, and Windows drive paths.
-ABSOLUTE_PATH = re.compile(r"(?<![\w:/.$])(/(?:home|root|Users|work|tmp|var|opt|usr|mnt|srv|data)/[\w.-]+|[A-Za-z]:\\\\[\w.-]+)")
+ABSOLUTE_PATH = re.compile(
+    r"(?<![\w:/.$])(/(?:home|root|Users|work|tmp|var|opt|usr|mnt|srv|data)/[\w.-]+|[A-Za-z]:\\\\[\w.-]+)"
+)
 PROVENANCE = {
     "profile": re.compile(r"profile '(smoke|demo|fast|paper)'"),
     "hardware": re.compile(r"hardware: |on (CPU|NVIDIA|Apple|cuda)"),
@@ -37,7 +39,8 @@ PROVENANCE = {
 
 
 def _identity_words() -> list[str]:
-    """This machine's user and host names, where they are distinctive enough to search for."""
+    """This machine's user and host names, where they are distinctive enough to
+    search for."""
     words = set()
     user, host = getpass.getuser(), socket.gethostname()
     if len(user) >= 4 and user not in {"root", "user", "jovyan", "runner", "admin"}:
@@ -53,10 +56,20 @@ def output_texts(nb: dict):
         if cell.get("cell_type") != "code":
             continue
         for output in cell.get("outputs", []):
-            parts = [output.get("text", ""), output.get("ename", ""), output.get("evalue", "")]
+            parts = [
+                output.get("text", ""),
+                output.get("ename", ""),
+                output.get("evalue", ""),
+            ]
             for key, value in output.get("data", {}).items():
                 if key.startswith("text/") or key == "application/json":
-                    parts.append(value if isinstance(value, str) else "".join(value) if isinstance(value, list) else json.dumps(value))
+                    parts.append(
+                        value
+                        if isinstance(value, str)
+                        else "".join(value)
+                        if isinstance(value, list)
+                        else json.dumps(value)
+                    )
             text = "".join("".join(p) if isinstance(p, list) else p for p in parts)
             yield index, output, text
 
@@ -65,12 +78,15 @@ MAX_LINE = 88  # characters: what the book's column shows without scrolling
 
 
 def long_lines(nb: dict):
-    """(cell index, 'code' or 'output', length, line) for every line over ``MAX_LINE``."""
+    """(cell index, 'code' or 'output', length, line) for every line over
+    ``MAX_LINE``."""
     for index, cell in enumerate(nb.get("cells", [])):
         if cell.get("cell_type") != "code":
             continue
         source = cell.get("source", "")
-        for line in ("".join(source) if isinstance(source, list) else source).splitlines():
+        for line in (
+            "".join(source) if isinstance(source, list) else source
+        ).splitlines():
             if len(line) > MAX_LINE:
                 yield index, "code", len(line), line
         for output in cell.get("outputs", []):
@@ -78,11 +94,16 @@ def long_lines(nb: dict):
             if output.get("output_type") == "stream" and output.get("name") == "stdout":
                 texts.append(output.get("text", ""))
             data = output.get("data", {})
-            rich = any(key in data for key in ("text/markdown", "text/html", "image/png", "image/svg+xml"))
+            rich = any(
+                key in data
+                for key in ("text/markdown", "text/html", "image/png", "image/svg+xml")
+            )
             if "text/plain" in data and not rich:
                 texts.append(data["text/plain"])
             for text in texts:
-                for line in ("".join(text) if isinstance(text, list) else text).splitlines():
+                for line in (
+                    "".join(text) if isinstance(text, list) else text
+                ).splitlines():
                     if len(line) > MAX_LINE:
                         yield index, "output", len(line), line
 
@@ -100,26 +121,44 @@ def check_notebook(path: Path, identity_words: list[str] | None = None) -> list[
     for index, output, text in output_texts(nb):
         any_output = True
         where = f"{path}: cell {index}"
-        if output.get("output_type") == "error" or "Traceback (most recent call last)" in text:
-            problems.append(f"{where}: an error output ({output.get('ename', 'traceback')})")
+        if (
+            output.get("output_type") == "error"
+            or "Traceback (most recent call last)" in text
+        ):
+            problems.append(
+                f"{where}: an error output ({output.get('ename', 'traceback')})"
+            )
         match = ABSOLUTE_PATH.search(text)
         if match:
-            problems.append(f"{where}: an output shows a local path ({match.group(1)}...)")
+            problems.append(
+                f"{where}: an output shows a local path ({match.group(1)}...)"
+            )
         for word in identity_words:
             if re.search(rf"\b{re.escape(word)}\b", text):
-                problems.append(f"{where}: an output shows the user or host name {word!r}")
+                problems.append(
+                    f"{where}: an output shows the user or host name {word!r}"
+                )
         for key, pattern in PROVENANCE.items():
             seen[key] = seen[key] or bool(pattern.search(text))
     if not any_output:
-        problems.append(f"{path}: no outputs at all; commit it with the outputs of a real run")
+        problems.append(
+            f"{path}: no outputs at all; commit it with the outputs of a real run"
+        )
     else:
         missing = [key for key, found in seen.items() if not found]
         if missing:
-            problems.append(f"{path}: no output states the run's {' or '.join(missing)}")
+            problems.append(
+                f"{path}: no output states the run's {' or '.join(missing)}"
+            )
     for index, kind, length, line in long_lines(nb):
-        problems.append(f"{path}: cell {index}: {'an' if kind == 'output' else 'a'} {kind} line of {length} characters (at most {MAX_LINE}): {line[:40]}...")
+        problems.append(
+            f"{path}: cell {index}: {'an' if kind == 'output' else 'a'} {kind} line of "
+            f"{length} characters (at most {MAX_LINE}): {line[:40]}..."
+        )
     if not path.with_suffix(".py").exists():
-        problems.append(f"{path}: no Jupytext pair ({path.with_suffix('.py').name}) beside it")
+        problems.append(
+            f"{path}: no Jupytext pair ({path.with_suffix('.py').name}) beside it"
+        )
     return problems
 
 

@@ -1,6 +1,7 @@
 """Run every chapter as a reader does from its Colab badge, offline, on this machine.
 
-    python tools/emulate_colab.py [--work DIR] [--keep] [book/01_residual_unit.ipynb ...]
+    python tools/emulate_colab.py [--work DIR] [--keep]
+    [book/01_residual_unit.ipynb ...]
 
 What differs between "my checkout" and "Colab", emulated one by one:
 
@@ -45,10 +46,15 @@ def build_wheel(wheelhouse: Path) -> Path:
     would fetch from the package index to install it (a recent setuptools, which
     torch asks for and which this machine's Python may lack)."""
     pip = [sys.executable, "-m", "pip"]
-    subprocess.run([*pip, "wheel", "--no-deps", "-q", "-w", str(wheelhouse), str(ROOT)],
-                   check=True, stdout=subprocess.DEVNULL)  # fmt: skip
-    subprocess.run([*pip, "download", "--no-deps", "-q", "-d", str(wheelhouse), "setuptools>=77.0.3"],
-                   check=True, stdout=subprocess.DEVNULL)  # fmt: skip
+    quiet = {"check": True, "stdout": subprocess.DEVNULL}
+    subprocess.run(
+        [*pip, "wheel", "--no-deps", "-q", "-w", str(wheelhouse), str(ROOT)], **quiet
+    )
+    setuptools = "setuptools>=77.0.3"
+    subprocess.run(
+        [*pip, "download", "--no-deps", "-q", "-d", str(wheelhouse), setuptools],
+        **quiet,
+    )
     (wheel,) = wheelhouse.glob("resnotes-*.whl")
     return wheel
 
@@ -61,7 +67,10 @@ def preinstalled(shadow: Path) -> list[Path]:
     for folder in (Path(p) for p in site.getsitepackages() if Path(p).is_dir()):
         for entry in folder.iterdir():
             name = entry.name.lower()
-            if name.startswith(("resnotes", "__editable__")) or (shadow / entry.name).exists():
+            if (
+                name.startswith(("resnotes", "__editable__"))
+                or (shadow / entry.name).exists()
+            ):
                 continue
             (shadow / entry.name).symlink_to(entry)
     return [shadow]
@@ -72,21 +81,24 @@ def make_venv(venv: Path) -> Path:
     packages through a .pth path (whose own .pth files do not run)."""
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     python = venv / "bin" / "python"
-    venv_site = Path(
-        subprocess.run(
-            [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-            check=True, capture_output=True, text=True,
-        ).stdout.strip()
-    )  # fmt: skip
+    where = "import sysconfig; print(sysconfig.get_paths()['purelib'])"
+    found = subprocess.run(
+        [str(python), "-c", where], check=True, capture_output=True, text=True
+    )
+    venv_site = Path(found.stdout.strip())
     system = preinstalled(venv.parent / "preinstalled")
     (venv_site / "preinstalled.pth").write_text("\n".join(map(str, system)) + "\n")
     colab = venv_site / "google" / "colab"
     colab.mkdir(parents=True)
     (colab / "__init__.py").write_text(STAND_IN)
     (venv_site / "colab_runtime.pth").write_text("import google.colab\n")
-    found = subprocess.run([str(python), "-c", "import resnotes"], capture_output=True, cwd=venv)
+    found = subprocess.run(
+        [str(python), "-c", "import resnotes"], capture_output=True, cwd=venv
+    )
     if found.returncode == 0:
-        raise SystemExit("resnotes is importable in the fresh environment: the emulation would lie")
+        raise SystemExit(
+            "resnotes is importable in the fresh environment: the emulation would lie"
+        )
     return python
 
 
@@ -95,7 +107,9 @@ def kernel_spec(jupyter_path: Path, python: Path) -> str:
     spec.mkdir(parents=True)
     argv = [str(python), "-m", "ipykernel_launcher", "-f", "{connection_file}"]
     (spec / "kernel.json").write_text(
-        json.dumps({"argv": argv, "display_name": "Colab emulation", "language": "python"})
+        json.dumps(
+            {"argv": argv, "display_name": "Colab emulation", "language": "python"}
+        )
     )
     return "colab-emulation"
 
@@ -116,21 +130,31 @@ def run_chapter(notebook: Path, work: Path, kernel: str, env: dict) -> dict:
     start = time.monotonic()
     try:
         NotebookClient(
-            nb, kernel_name=kernel, timeout=900, resources={"metadata": {"path": str(folder)}}
+            nb,
+            kernel_name=kernel,
+            timeout=900,
+            resources={"metadata": {"path": str(folder)}},
         ).execute()
     finally:
         for key, value in saved.items():
-            os.environ.pop(key, None) if value is None else os.environ.__setitem__(key, value)
+            os.environ.pop(key, None) if value is None else os.environ.__setitem__(
+                key, value
+            )
         (work / "executed").mkdir(exist_ok=True)
         nbformat.write(nb, work / "executed" / notebook.name)
     text = "\n".join(
-        "".join(out.get("text", "")) + "".join(out.get("data", {}).get("text/plain", ""))
+        "".join(out.get("text", ""))
+        + "".join(out.get("data", {}).get("text/plain", ""))
         for cell in nb.cells
         if cell.cell_type == "code"
         for out in cell.get("outputs", [])
     )
     others = [p.name for p in folder.iterdir() if p.name != notebook.name]
-    return {"seconds": round(time.monotonic() - start, 1), "text": text, "files": others}
+    return {
+        "seconds": round(time.monotonic() - start, 1),
+        "text": text,
+        "files": others,
+    }
 
 
 def emulate(notebooks: list[Path], work: Path) -> list[str]:
@@ -141,7 +165,10 @@ def emulate(notebooks: list[Path], work: Path) -> list[str]:
     kernel = kernel_spec(work / "jupyter", python)
     data = os.environ.get("RESNOTES_DATA")
     if not data:
-        raise SystemExit("set RESNOTES_DATA to an offline CIFAR-10 copy: the emulation has no network")
+        raise SystemExit(
+            "set RESNOTES_DATA to an offline CIFAR-10 copy: the emulation has no "
+            "network"
+        )
     env = {
         "PIP_NO_INDEX": "1",
         "PIP_FIND_LINKS": str(wheelhouse),
@@ -154,28 +181,54 @@ def emulate(notebooks: list[Path], work: Path) -> list[str]:
         "PYTHONPATH": "",
     }
     committed = len(list((ROOT / "results").glob("*.json")))
-    print(f"wheel {wheel.name}; environment {work / 'venv'}; {committed} committed records")
+    print(
+        f"wheel {wheel.name}; environment {work / 'venv'}; {committed} committed "
+        f"records"
+    )
     problems = []
     for notebook in notebooks:
         try:
             seen = run_chapter(notebook, work, kernel, env)
         except Exception as exc:  # noqa: BLE001 - report every chapter
-            problems.append(f"{notebook.name}: {type(exc).__name__}: {str(exc)[-1500:]}")
+            problems.append(
+                f"{notebook.name}: {type(exc).__name__}: {str(exc)[-1500:]}"
+            )
             print(f"{notebook.name}: FAILED")
             continue
-        where = [line for line in seen["text"].splitlines() if line.startswith("resnotes from")]
+        where = [
+            line
+            for line in seen["text"].splitlines()
+            if line.startswith("resnotes from")
+        ]
         if not where or str(work / "venv") not in where[-1]:
-            problems.append(f"{notebook.name}: resnotes was not imported from the installed wheel: {where}")
-        if notebook.stem.startswith("06") and f"results ledger: {committed} records" not in seen["text"]:
-            problems.append(f"{notebook.name}: the committed ledger ({committed} records) was not shown")
-        print(f"{notebook.name}: ran in {seen['seconds']} s; files left beside it: {seen['files']}")
+            problems.append(
+                f"{notebook.name}: resnotes was not imported from the installed wheel: "
+                f"{where}"
+            )
+        if (
+            notebook.stem.startswith("06")
+            and f"results ledger: {committed} records" not in seen["text"]
+        ):
+            problems.append(
+                f"{notebook.name}: the committed ledger ({committed} records) was not "
+                f"shown"
+            )
+        print(
+            f"{notebook.name}: ran in {seen['seconds']} s; files left beside it: "
+            f"{seen['files']}"
+        )
     return problems
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("notebooks", nargs="*", type=Path)
-    parser.add_argument("--work", type=Path, default=None, help="a folder for the run (default: temporary)")
+    parser.add_argument(
+        "--work",
+        type=Path,
+        default=None,
+        help="a folder for the run (default: temporary)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
     args = parser.parse_args(argv)
     notebooks = args.notebooks or sorted((ROOT / "book").glob("[0-9][0-9]_*.ipynb"))

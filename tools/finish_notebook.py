@@ -25,7 +25,12 @@ def finish(path: Path) -> None:
             if o["output_type"] == "stream" and o["name"] == "stderr":
                 continue
             previous = outputs[-1] if outputs else None
-            if o["output_type"] == "stream" and previous and previous["output_type"] == "stream" and previous["name"] == o["name"]:
+            if (
+                o["output_type"] == "stream"
+                and previous
+                and previous["output_type"] == "stream"
+                and previous["name"] == o["name"]
+            ):
                 previous["text"] = "".join(previous["text"]) + "".join(o["text"])
             else:
                 outputs.append(o)
