@@ -88,8 +88,18 @@ def network_name(model: str, kwargs: dict[str, Any]) -> str:
     return model
 
 
+def network_kwargs(model: str, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The arguments that build a network, its registry entry's defaults included
+    (the command line records them all, a chapter only those it sets)."""
+    from .models import get_spec
+
+    merged = {**get_spec(model).kwargs, **kwargs}
+    merged.pop("num_classes", None)
+    return merged
+
+
 def _key(record: dict) -> tuple:
-    kwargs = {k: v for k, v in record["model_kwargs"].items() if k != "num_classes"}
+    kwargs = network_kwargs(record["model"], record["model_kwargs"])
     return (
         record["model"],
         tuple(sorted(kwargs.items())),
@@ -117,8 +127,9 @@ def across_seeds(
                 by_seed[seed] = record
     found = {}
     for label, (model, kwargs) in arms.items():
+        wanted = network_kwargs(model, kwargs)
         matches = [
-            v for k, v in latest.items() if k[0] == model and dict(k[1]) == kwargs
+            v for k, v in latest.items() if k[0] == model and dict(k[1]) == wanted
         ]
         found[label] = matches[0] if matches else {}
     seeds = sorted(set().union(*(set(v) for v in found.values())))
@@ -150,7 +161,7 @@ def across_seeds(
     caption = f"test accuracy (%) by seed: no runs of profile {profile!r} in the ledger"
     if some is not None:
         caption = "test accuracy (%) by seed"
-        n = some["test_images"] or "?"
+        n = f"{some['test_images']:,}" if some["test_images"] else "?"
         caption += f": {some['dataset']}, {n} test images, profile {profile!r}, "
         caption += f"{some['epochs']} epochs"
     return Table(headers, rows, caption=caption)
