@@ -284,7 +284,7 @@ def _epoch_line(history: History, epochs: int) -> str:
     r = history.epochs[-1]
     left = (epochs - r["epoch"]) * history.seconds / len(history.epochs)
     minutes, seconds = divmod(round(left), 60)
-    remaining = f"  {minutes}:{seconds:02d} left" if r["epoch"] < epochs else ""
+    remaining = f"  {minutes}:{seconds:02d} left" if round(left) >= 1 else ""
     return (
         f"epoch {r['epoch']}/{epochs}  loss {r['train_loss']:.3f}  "
         f"train {r['train_acc']:.1%}  val {r['val_acc']:.1%}  "
