@@ -391,9 +391,8 @@ for column, (index, label) in enumerate(
             ha="left" if right else "right",
         )
     runs_drawn = sum(len(v) for v in networks.values())
-    bottom.set_title(
-        f"ours: {runs_drawn} runs of {len(networks)} networks,\nnumbered as in the table below"
-    )
+    shown = f"{runs_drawn} runs of {len(networks)} networks"
+    bottom.set_title(f"ours: {shown},\nnumbered as in the table below")
     bottom.set_xscale("log")
     bottom.set_xlabel(label)
     for ax in (top, bottom):
@@ -446,15 +445,17 @@ for number, ((network, profile_name, _), records) in enumerate(
     networks.items(), start=1
 ):
     first = records[0]
+    run = f"{profile_name}, {first['epochs']} epochs, {first['train_images']:,} images"
+    times = sorted(r["seconds_per_epoch"] for r in records)
     rows.append(
         [
             number,
             network,
             chapter(first),
-            f"{profile_name}, {first['epochs']} epochs, {first['train_images']:,} images",
+            run,
             ", ".join(str(r["seed"]) for r in records),
             accuracies(records),
-            f"{sorted(r['seconds_per_epoch'] for r in records)[len(records) // 2]:.0f} s",
+            f"{times[len(times) // 2]:.0f} s",  # the median
         ]
     )
 headers = ["#", "network", "chapter", "run", "seeds", "test accuracy", "s / epoch"]
