@@ -24,13 +24,7 @@ from resnotes.train import TrainConfig, fit
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def quiet(folder, **kw):
-    return TrainConfig(**{"progress": False, "batch_size": 16, "epochs": 2, "seed": 3, "checkpoint_dir": str(folder), **kw})
-
-
-def train(data, folder, **kw):
-    torch.manual_seed(0)
-    return fit(PreActResNet(depth=8), data, quiet(folder, **kw))
+from test_checkpoint import quiet, train  # noqa: E402  (a run into a folder)
 
 
 # ---------------------------------------------------------------- files that lie
