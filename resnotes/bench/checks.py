@@ -147,7 +147,7 @@ def host_syncs(data, precision: str, tiny: bool) -> dict:
 
 def overflowing_first_steps(data, tiny: bool) -> dict:
     """fp16 whose gradient scaler starts at 2**24: the first steps overflow and are
-    skipped. The run must go on training (fused SGD did not: see the engine)."""
+    skipped. The run must go on training (a fused SGD under the scaler did not)."""
     real = torch.amp.GradScaler
     torch.amp.GradScaler = lambda *a, **k: real(*a, **{"init_scale": 2.0**24, **k})
     try:
