@@ -266,7 +266,10 @@ class Engine:
 
 
 def start(
-    model: nn.Module, config: TrainConfig, deadline: float | None, eval_images: int
+    model: nn.Module,
+    config: TrainConfig,
+    deadline: float | None = None,
+    eval_images: int = 0,
 ) -> Engine:
     """Pick the device and precision, seed, move the model, wrap it for training,
     and set the time budget (``deadline``: a ``time.monotonic()`` value or None).
