@@ -295,8 +295,10 @@ print("  " + ", ".join(ratios))
 # 1.7× at $L = 40$ to 3.1× at $L = 124$ in the committed run. The price is
 # time: the recomputed layers run twice, once forward and once again in the
 # backward pass. Pleiss et al. report 15–20% on a GPU; the table above gives
-# the figure for the hardware that ran this notebook (1.10× in the
-# committed run, one step timed once, so only roughly).
+# the figure for the hardware that ran this notebook, from one step timed
+# once. In the committed run the memory-efficient step even came out faster
+# (0.84× the time): on a CPU, one step's time moves by more than the cost of
+# the recomputation, so read it only as "no large slowdown here".
 #
 # ## Training: DenseNet-BC against a ResNet of the same size
 #
@@ -348,8 +350,8 @@ rn.results_table(runs, extra={"GFLOPs / image": flops})
 # the two 95% intervals overlap widely, so this run does not show DenseNet's
 # parameter efficiency; it shows that both learn at a similar rate here. The
 # cost side is clear: the DenseNet spends 2.7 times the FLOPs of the ResNet,
-# and on this CPU its many thin layers and concatenations made an epoch 4.6
-# times slower (50 s against 11 s).
+# and on this CPU its many thin layers and concatenations made an epoch 5
+# times slower (56 s against 11 s).
 #
 # ## Feature reuse inside a trained DenseNet
 #
@@ -621,8 +623,8 @@ print(
 # - *What to look for.* Whether the extra 42% of parameters buys accuracy at this
 #   scale, and what it costs per epoch (0.176 against 0.145 GFLOPs per image).
 # - *Cost (estimates, not measured).* Under `demo` on a 2-core CPU the chapter's
-#   two runs took about 8 minutes, almost 7 of them for the DenseNet-BC-40 run;
-#   scaling by FLOPs, the $\theta = 1$ run takes about 8. Under `fast` on a T4,
+#   two runs took about 9 minutes, 7.5 of them for the DenseNet-BC-40 run;
+#   scaling by FLOPs, the $\theta = 1$ run takes about 9. Under `fast` on a T4,
 #   assuming an effective 2 TFLOP/s, DenseNet-BC-100 takes about 10 minutes and
 #   the $\theta = 1$ network 13; DenseNets use a GPU less well than ResNets (many
 #   thin layers and concatenations), so take these as lower bounds.

@@ -37,7 +37,7 @@
 # %% [markdown]
 # > **Running this chapter.** In Colab, choose Runtime > Change runtime type > T4 GPU
 # > (the notebook asks for it); the chapter then runs the `fast` profile, not yet
-# > measured on a GPU. A CPU runs `demo`: the whole chapter took 16 minutes on 2 CPU
+# > measured on a GPU. A CPU runs `demo`: the whole chapter took 14 minutes on 2 CPU
 # > cores (measured; its last cell prints the time of the run shown here).
 
 # %%

@@ -36,7 +36,7 @@
 # %% [markdown]
 # > **Running this chapter.** In Colab, choose Runtime > Change runtime type > T4 GPU
 # > (the notebook asks for it); the chapter then runs the `fast` profile, not yet
-# > measured on a GPU. A CPU runs `demo`: the whole chapter took 8 minutes on 2 CPU
+# > measured on a GPU. A CPU runs `demo`: the whole chapter took 6 minutes on 2 CPU
 # > cores (measured; its last cell prints the time of the run shown here).
 
 # %%
@@ -266,13 +266,13 @@ print("on a TITAN X.")
 # depth, ResNet-32 reached 43.6% test accuracy against 55.7% at constant depth:
 # 12.1 points worse, well beyond the test set's noise (the 95% intervals do not
 # overlap). After 8 epochs on 4,500 images the regulariser only costs
-# accuracy. And an epoch took 84% of the constant-depth time, a saving of 16%:
+# accuracy. And an epoch took 77% of the constant-depth time, a saving of 23%:
 # less than the 27% that the active blocks alone predict (11 of 15 on average,
 # below), since the stem, the classifier, the data and the optimiser step do
 # not shrink, and close to the paper's 20%. Epoch times on a shared CPU vary:
-# in three executions of this chapter on this machine while we prepared it,
-# the ratio was 63%, 81% and 84%, so read the saving as somewhere between a
-# sixth and two fifths. (Differs from paper: our optimiser leaves a skipped
+# in four executions of this chapter on this machine while we prepared it,
+# the ratio was 63%, 77%, 81% and 84%, so read the saving as somewhere between
+# a sixth and two fifths. (Differs from paper: our optimiser leaves a skipped
 # block's parameters alone in that step, since they get no gradient; the
 # official Torch code updates every parameter in every step, so a skipped
 # block there still receives its weight decay and momentum.)
@@ -569,9 +569,9 @@ print(f"predicted saving there {(1 - c1202) * s1202:.1%}")
 #   depths are), so any difference in accuracy comes from *which* blocks are dropped.
 #   Repeat the lesion study on both and compare the first block.
 # - *Cost (estimates, not measured).* Under `demo` on a 2-core CPU the chapter's
-#   two runs took about 6.5 minutes in all, so the extra uniform run, which runs
-#   about as many blocks as the linear one (11.25 against 11.0 expected), takes
-#   about 2.5 minutes. Under `fast` on a T4 (ResNet-110, 0.51 GFLOPs per image), assuming an
+#   two runs took about 5 minutes in all (3 for the constant-depth run, 2.2 for
+#   the stochastic one), so the extra uniform run, which runs about as many blocks
+#   as the linear one (11.25 against 11.0 expected), takes about 2.5 minutes. Under `fast` on a T4 (ResNet-110, 0.51 GFLOPs per image), assuming an
 #   effective 2 TFLOP/s, about 8 to 9 minutes for a constant-depth run and about
 #   three quarters of that with stochastic depth.
 # - *Noise.* One run's 95% (Wilson) interval on `demo`'s 1,000 test images is about

@@ -15,6 +15,24 @@ from torch.utils._pytree import tree_flatten
 from .runtime import model_device
 
 
+@contextlib.contextmanager
+def left_as_found(model: nn.Module):
+    """Run a measurement in train mode and leave the model as it was: its mode, its
+    buffers (BatchNorm's running statistics) and no gradients."""
+    was_training = model.training
+    buffers = [b.detach().clone() for b in model.buffers()]
+    model.train()
+    model.zero_grad(set_to_none=True)
+    try:
+        yield model
+    finally:
+        with torch.no_grad():
+            for buffer, saved in zip(model.buffers(), buffers):
+                buffer.copy_(saved)
+        model.zero_grad(set_to_none=True)
+        model.train(was_training)
+
+
 def gradient_norms_per_unit(
     model: nn.Module, units: list[nn.Module], images: torch.Tensor, labels: torch.Tensor
 ) -> list[float]:
@@ -23,7 +41,7 @@ def gradient_norms_per_unit(
     One forward and backward pass of cross-entropy on ``images`` (float,
     normalised) in train mode, as in the first step of training, with the loss
     averaged over the batch, on the model's device. Entry ``l`` is ||dL/dx_{l+1}||,
-    where x_{l+1} is the output of ``units[l]``.
+    where x_{l+1} is the output of ``units[l]``. The model is left as it was.
     """
     device = model_device(model)
     images, labels = images.to(device), labels.to(device)
@@ -35,9 +53,8 @@ def gradient_norms_per_unit(
 
     handles = [unit.register_forward_hook(keep) for unit in units]
     try:
-        model.train()
-        model.zero_grad(set_to_none=True)
-        F.cross_entropy(model(images), labels).backward()
+        with left_as_found(model):
+            F.cross_entropy(model(images), labels).backward()
     finally:
         for handle in handles:
             handle.remove()
@@ -156,19 +173,16 @@ def training_step_memory(
     model: nn.Module, batch_size: int, num_classes: int = 10
 ) -> int:
     """Peak memory of one forward and backward pass of cross-entropy on a random batch
-    of 32x32 images, on the model's device."""
+    of 32x32 images, on the model's device. The model is left as it was."""
     device = model_device(model)
     images = torch.randn(batch_size, 3, 32, 32, device=device)
     labels = torch.randint(0, num_classes, (batch_size,), device=device)
-    model.train()
 
     def step():
         F.cross_entropy(model(images), labels).backward()
 
-    try:
+    with left_as_found(model):
         return peak_memory(step, device)
-    finally:
-        model.zero_grad(set_to_none=True)
 
 
 @torch.no_grad()

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from .datafiles import DataFormatError
+from .datafiles import DataFormatError, check_classes
 from .files import WriteError, atomic_write, remove_stale_temporaries
 
 CACHE_VERSION = 3
@@ -130,4 +130,5 @@ def load_through_cache(
     if raw is None:
         raw = reader(folder, key)
         write_cache(path, raw, expected)
+    check_classes(raw, key, folder)
     return raw

@@ -163,6 +163,27 @@ def _field_problem(state: Any) -> str | None:
     history, run = _json_object(state["history"]), _json_object(state["run"])
     if history is None or run is None:
         return f"'{'history' if history is None else 'run'}' must be a JSON object"
+    return _history_problem(history, epoch) or _rng_problem(state["rng"])
+
+
+def _is_number(value: Any) -> bool:
+    return type(value) in (int, float)
+
+
+# What every epoch's record holds (resnotes.train): the loop reads them back.
+EPOCH_NUMBERS = (
+    "epoch",
+    "train_loss",
+    "train_acc",
+    "lr",
+    "seconds",
+    "images_per_s",
+    "val_acc",
+    "eval_seconds",
+)
+
+
+def _history_problem(history: dict, epoch: int) -> str | None:
     keys = ("meta", "epochs", "best_epoch", "best_val_acc", "seconds")
     if any(key not in history for key in keys) or not isinstance(
         history["epochs"], list
@@ -170,7 +191,38 @@ def _field_problem(state: Any) -> str | None:
         return "'history' lacks a run's meta, epochs or best epoch"
     if len(history["epochs"]) != epoch:
         return f"'history' has {len(history['epochs'])} epochs, 'epoch' says {epoch}"
+    if not isinstance(history["meta"], dict):
+        return "'history' meta must be a JSON object"
+    for number, record in enumerate(history["epochs"], start=1):
+        if not isinstance(record, dict) or not all(
+            _is_number(record.get(key)) for key in EPOCH_NUMBERS
+        ):
+            return f"'history' epoch {number} lacks one of {', '.join(EPOCH_NUMBERS)}"
+    best = history["best_epoch"]
+    if type(best) is not int or not 1 <= best <= epoch:
+        return f"'history' best_epoch must be an epoch from 1 to {epoch}"
+    if not _is_number(history["best_val_acc"]) or not _is_number(history["seconds"]):
+        return "'history' best_val_acc and seconds must be numbers"
     return None
+
+
+def _rng_problem(rng: dict) -> str | None:
+    """The random generators' states, shaped as ``runtime.rng_state`` writes them."""
+    python, numpy = rng.get("python"), rng.get("numpy")
+    fits = (
+        isinstance(rng.get("torch"), torch.Tensor)
+        and isinstance(python, dict)
+        and type(python.get("version")) is int
+        and isinstance(python.get("internal"), torch.Tensor)
+        and (python.get("gauss") is None or _is_number(python.get("gauss")))
+        and isinstance(numpy, dict)
+        and isinstance(numpy.get("key"), torch.Tensor)
+        and all(type(numpy.get(k)) is int for k in ("pos", "has_gauss"))
+        and _is_number(numpy.get("gauss"))
+        and isinstance(rng.get("cuda", []), list)
+        and all(isinstance(t, torch.Tensor) for t in rng.get("cuda", []))
+    )
+    return None if fits else "'rng' is not the random generators' state"
 
 
 def check_same_run(path: Path, saved: dict[str, Any], now: dict[str, Any]) -> None:

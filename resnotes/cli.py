@@ -230,7 +230,7 @@ def _run(parser: argparse.ArgumentParser, args) -> int:
     from .checkpoint import CheckpointError
     from .config import get_profile, make_config
     from .datasets import NUM_CLASSES, DataFormatError, DataNotFoundError, load_cifar
-    from .engine import distributed_context
+    from .engine import OtherProcessFailed, distributed_context, everyone
     from .files import WriteError
     from .models import create_model, get_spec
     from .runs import RunLockedError
@@ -268,10 +268,16 @@ def _run(parser: argparse.ArgumentParser, args) -> int:
         parser.error(f"argument --model-arg: {err}")
     rank, _, world_size = distributed_context()
     try:
+        problem = None
         if rank == 0:
-            _check_writable(out, "--out")
-            if args.ledger:
-                _check_writable(Path(args.ledger), "--ledger")
+            try:
+                _check_writable(out, "--out")
+                if args.ledger:
+                    _check_writable(Path(args.ledger), "--ledger")
+            except WriteError as exc:
+                problem = exc
+        if not everyone(problem is None, world_size):
+            raise problem or OtherProcessFailed("rank 0 cannot write its folders")
         subset = profile.data_kwargs()
         for key in ("train_per_class", "test_per_class"):
             if getattr(args, key) is not None:
@@ -289,7 +295,10 @@ def _run(parser: argparse.ArgumentParser, args) -> int:
                 f"profile {profile.name!r}"
                 + (f", overridden: {changed}" if changed else "")
             )
-        history = fit(model, data, config, name=args.model)
+        try:
+            history = fit(model, data, config, name=args.model)
+        except ValueError as err:  # e.g. fewer training images than one batch
+            return _fail(str(err))
         if rank == 0:
             history.to_json(out / "history.json")
             print(history.summary())
@@ -300,6 +309,8 @@ def _run(parser: argparse.ArgumentParser, args) -> int:
                 )
     except KeyboardInterrupt:
         raise
+    except OtherProcessFailed:
+        return 1  # rank 0 said why
     except (
         CheckpointError,
         RunLockedError,

@@ -118,14 +118,22 @@ def _read_batch(path: Path, label_key: str) -> tuple[np.ndarray, np.ndarray]:
             f"{path.parent.name}/{path.name} has no 'data' array of N rows of 3,072 "
             f"bytes"
         )
-    if labels is None or len(labels) != len(data):
+    if data.dtype != np.uint8:
+        raise DataFormatError(
+            f"{path.parent.name}/{path.name} holds {data.dtype} pixels, not bytes"
+        )
+    if not isinstance(labels, (list, np.ndarray)) or len(labels) != len(data):
         raise DataFormatError(
             f"{path.parent.name}/{path.name} has {len(data)} images but not as many "
             f"'{label_key}'"
         )
-    return data.reshape(-1, 3, 32, 32).astype(np.uint8), np.asarray(
-        labels, dtype=np.int64
-    )
+    try:
+        labels = np.asarray(labels, dtype=np.int64)
+    except (TypeError, ValueError, OverflowError):
+        raise DataFormatError(
+            f"{path.parent.name}/{path.name}: its '{label_key}' are not integers"
+        ) from None
+    return data.reshape(-1, 3, 32, 32), labels
 
 
 def read_pickle_layout(folder: Path, key: str) -> dict:
@@ -169,79 +177,40 @@ def read_pickle_layout(folder: Path, key: str) -> dict:
     }
 
 
+def check_classes(raw: dict, key: str, folder: Path) -> None:
+    """Every label a class of the dataset (a bad one would otherwise surface mid-run,
+    as a CUDA assertion), and the dataset's number of classes."""
+    count = NUM_CLASSES[key]
+    if len(raw["classes"]) != count:
+        raise DataFormatError(
+            f"{folder} names {len(raw['classes'])} classes; {DISPLAY_NAMES[key]} has "
+            f"{count}"
+        )
+    for split in ("train", "test"):
+        labels = raw[f"{split}_labels"]
+        if len(labels) and not 0 <= int(labels.min()) <= int(labels.max()) < count:
+            raise DataFormatError(
+                f"{folder}: a {split} label lies outside 0..{count - 1}"
+            )
+
+
 # --------------------------------------------------------------------------
 # The ImageFolder layout: train/<class>/*, test/<class>/*
 # --------------------------------------------------------------------------
 
 # Quantisation table of the IJG reference encoder at quality 50 (luminance).
-_IJG_LUMA = np.array(
-    [
-        16,
-        11,
-        10,
-        16,
-        24,
-        40,
-        51,
-        61,
-        12,
-        12,
-        14,
-        19,
-        26,
-        58,
-        60,
-        55,
-        14,
-        13,
-        16,
-        24,
-        40,
-        57,
-        69,
-        56,
-        14,
-        17,
-        22,
-        29,
-        51,
-        87,
-        80,
-        62,
-        18,
-        22,
-        37,
-        56,
-        68,
-        109,
-        103,
-        77,
-        24,
-        35,
-        55,
-        64,
-        81,
-        104,
-        113,
-        92,
-        49,
-        64,
-        78,
-        87,
-        103,
-        121,
-        120,
-        101,
-        72,
-        92,
-        95,
-        98,
-        112,
-        100,
-        103,
-        99,
-    ]
-)
+# fmt: off
+_IJG_LUMA = np.array([
+     16,  11,  10,  16,  24,  40,  51,  61,
+     12,  12,  14,  19,  26,  58,  60,  55,
+     14,  13,  16,  24,  40,  57,  69,  56,
+     14,  17,  22,  29,  51,  87,  80,  62,
+     18,  22,  37,  56,  68, 109, 103,  77,
+     24,  35,  55,  64,  81, 104, 113,  92,
+     49,  64,  78,  87, 103, 121, 120, 101,
+     72,  92,  95,  98, 112, 100, 103,  99,
+])
+# fmt: on
 
 
 def _ijg_luma_table(quality: int) -> np.ndarray:

@@ -362,16 +362,12 @@ def load_cifar(
     test_idx = class_balanced_indices(raw["test_labels"], test_per_class, seed)
     test_idx = torch.cat(test_idx).sort().values
     mean, std = STATS[key]
-    test_part = (
-        "the whole test set"
-        if test_per_class is None
-        else f"{test_per_class} per class from test"
-    )
-    subset = (
-        ""
-        if train_per_class is None
-        else f" (subset: {train_per_class} per class from train, {test_part})"
-    )
+    parts = []
+    if train_per_class is not None:
+        parts.append(f"{train_per_class} per class from train")
+    if test_per_class is not None:
+        parts.append(f"{test_per_class} per class from test")
+    subset = f" (subset: {', '.join(parts)})" if parts else ""
     return CifarData(
         name=raw["dataset"],
         classes=list(raw["classes"]),

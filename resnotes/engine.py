@@ -72,11 +72,44 @@ def all_reduce_sum(values: torch.Tensor, world_size: int) -> torch.Tensor:
     return values
 
 
-def barrier(world_size: int) -> None:
+class OtherProcessFailed(RuntimeError):
+    """Another process of a DDP run stopped; it has said why."""
+
+
+def largest(values: list[int], world_size: int) -> list[int]:
+    """Each value's largest across every process (unchanged in a plain run).
+
+    Whatever stops one process must stop all of them, and together: a process that
+    stops alone leaves the others waiting for ever at their next collective call.
+    """
+    if world_size <= 1:
+        return values
+    import torch.distributed as dist
+
+    on_gpu = dist.get_backend() == "nccl"
+    device = torch.device("cuda", torch.cuda.current_device()) if on_gpu else "cpu"
+    tensor = torch.tensor(values, device=device)
+    dist.all_reduce(tensor, op=dist.ReduceOp.MAX)
+    return tensor.tolist()
+
+
+def everyone(ok: bool, world_size: int) -> bool:
+    """Whether ``ok`` holds in every process; every process gets the same answer."""
+    return largest([int(not ok)], world_size) == [0]
+
+
+def share_buffers(model: nn.Module, world_size: int) -> None:
+    """Give every process rank 0's buffers (BatchNorm's running statistics).
+
+    Each process updates its own during an epoch's last forward passes; sharing
+    rank 0's before validation means every process validates the same model, and
+    so picks the same best epoch.
+    """
     if world_size > 1:
         import torch.distributed as dist
 
-        dist.barrier()
+        for buffer in model.buffers():
+            dist.broadcast(buffer, 0)
 
 
 @contextlib.contextmanager
@@ -157,9 +190,14 @@ class Engine:
 
     def batches(self, images, labels, data, config: TrainConfig, train: bool):
         """The run's batches of one split, on the device (training: this rank's
-        shard)."""
+        shard, whole batches only)."""
         shard = {"rank": self.rank, "world_size": self.world_size} if train else {}
         size = config.batch_size // self.world_size if train else config.eval_batch_size
+        if train and len(labels) < size * self.world_size:
+            raise ValueError(
+                f"the training split has {len(labels)} images, fewer than one batch "
+                f"of {config.batch_size}: lower the batch size or use more images"
+            )
         return DeviceBatches(
             images,
             labels,
@@ -178,29 +216,68 @@ class Engine:
     ):
         """After the first step and every few: stop on a loss that was not finite, or on
         a spent time budget; after a compiled run's first step, say what compiling
-        took."""
+        took. Under DDP every process takes the same decision."""
         bad = int(first_bad_step.item())  # this waits for the GPU
+        elapsed = time.perf_counter() - epoch_start
+        images = (step + 1) * batch
+        late = self.budget is not None and self.budget.ran_out(images, elapsed)
+        bad, late = largest([bad, int(late)], self.world_size)
         if bad >= 0:
             raise FloatingPointError(
                 f"the loss was not finite at epoch {epoch + 1}, step {bad + 1}; "
                 "lower the learning rate or check the data"
             )
-        elapsed = time.perf_counter() - epoch_start
         if self.compiled and self.compile_seconds is None:
             self.compile_seconds = elapsed
             self.log(
                 f"  compiling the training step took {elapsed:.0f} s (its first step)"
             )
-        if self.budget is not None:
-            self.budget.check(epoch, step, (step + 1) * batch, elapsed)
+        if late:
+            raise OutOfTime(
+                f"the time budget ran out in epoch {epoch + 1}, step {step + 1}"
+            )
+
+    def room_for_epoch(self, history) -> bool:
+        """Whether one more epoch fits the time budget, in every process's view."""
+        room = self.budget is None or self.budget.room_for_epoch(history)
+        return everyone(room, self.world_size)
+
+    def log_start(self, meta: dict, config: TrainConfig, data) -> None:
+        """What is about to train, where, how, and on what."""
+        processes = f" x {self.world_size} processes" if self.world_size > 1 else ""
+        compiled = ", compiled" if self.compiled else ""
+        self.log(
+            f"Training {meta['model']} ({meta['params']:,} params) on "
+            f"{meta['hardware']}{processes}, {self.precision}{compiled}"
+        )
+        if self.compile_note and not self.compiled:
+            self.log(f"  {self.compile_note}")
+        self.log(f"  recipe: {config.describe()}")
+        self.log(f"  data: {data.describe()}")
+        if config.checkpoint_dir is not None:
+            self.log(
+                f"  run folder: {config.checkpoint_dir} (a checkpoint after every "
+                "epoch)"
+            )
 
     def grad_scaler(self) -> torch.amp.GradScaler:
         """fp16's gradient scaler (disabled in every other precision)."""
         return torch.amp.GradScaler(self.device.type, enabled=self.precision == "fp16")
 
 
-def start(model: nn.Module, config: TrainConfig) -> Engine:
-    """Pick the device and precision, seed, move the model, and wrap it for training."""
+def start(
+    model: nn.Module,
+    config: TrainConfig,
+    deadline: float | None = None,
+    eval_images: int = 0,
+) -> Engine:
+    """Pick the device and precision, seed, move the model, wrap it for training,
+    and set the time budget (``deadline``: a ``time.monotonic()`` value or None).
+
+    One global setting changes for the rest of the process: on CUDA, unless the
+    run is deterministic, ``cudnn.benchmark`` (convolutions autotuned for the
+    fixed batch shape).
+    """
     rank, local_rank, world_size = distributed_context()
     if world_size > 1 and config.batch_size % world_size:
         raise ValueError(
@@ -213,9 +290,7 @@ def start(model: nn.Module, config: TrainConfig) -> Engine:
         torch.cuda.set_device(device)
     on_cuda = device.type == "cuda"
     if on_cuda and not config.deterministic:
-        torch.backends.cudnn.benchmark = (
-            True  # autotune convolutions for the fixed shape
-        )
+        torch.backends.cudnn.benchmark = True
     seed_everything(config.seed)
     channels_last = config.channels_last and on_cuda
     memory_format = torch.channels_last if channels_last else torch.preserve_format
@@ -241,6 +316,7 @@ def start(model: nn.Module, config: TrainConfig) -> Engine:
         rank,
         world_size,
         train_model,
+        TimeBudget(deadline, eval_images),
     )
     if config.deterministic and on_cuda:
         for op in nondeterministic_ops(model):
@@ -255,7 +331,7 @@ class OutOfTime(TimeoutError):
 class TimeBudget:
     """Keeps a run within ``deadline`` (a ``time.monotonic()`` value), test included.
 
-    Inside an epoch, ``check`` stops the run once the time left would not cover
+    Inside an epoch, ``ran_out`` says when the time left would no longer cover
     evaluating the validation and test images; before an epoch, ``room_for_epoch``
     says whether one more epoch, at the pace of the last one, fits.
     """
@@ -270,14 +346,13 @@ class TimeBudget:
         rate = self.eval_rate or (3 * train_rate if train_rate else None)
         return self.eval_images / rate if rate else 0.0
 
-    def check(self, epoch: int, step: int, images_seen: int, elapsed: float) -> None:
+    def ran_out(self, images_seen: int, elapsed: float) -> bool:
+        """Whether the time left, at this epoch's pace so far, would not cover the
+        evaluation."""
         if self.deadline is None:
-            return
+            return False
         train_rate = images_seen / max(elapsed, 1e-9)
-        if time.monotonic() + self.evaluation_reserve(train_rate) > self.deadline:
-            raise OutOfTime(
-                f"the time budget ran out in epoch {epoch + 1}, step {step + 1}"
-            )
+        return time.monotonic() + self.evaluation_reserve(train_rate) > self.deadline
 
     def room_for_epoch(self, history) -> bool:
         if self.deadline is None or not history.epochs:

@@ -70,6 +70,7 @@ def atomic_write(
         if before_replace is not None:
             before_replace()
         os.replace(tmp, path)
+        _sync_folder(path.parent)  # the rename itself survives a power cut
     except BaseException as exc:
         wrapped = isinstance(exc, (OSError, RuntimeError)) and not isinstance(
             exc, WriteError
@@ -87,6 +88,20 @@ def atomic_write(
             raise WriteError(f"could not write {path}: {reason}; {kept}") from exc
         raise
     return path
+
+
+def _sync_folder(folder: Path) -> None:
+    """Flush a folder's entries to disk (POSIX; Windows cannot open a folder)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # some file systems cannot sync a folder; the data is synced
+        pass
+    finally:
+        os.close(fd)
 
 
 def _alive(pid: int) -> bool:

@@ -37,6 +37,19 @@ class History:
             return True
         return False
 
+    def epoch_line(self, epochs: int) -> str:
+        """The last epoch in one line; the time left assumes that the remaining
+        epochs take as long as the ones so far."""
+        r = self.epochs[-1]
+        left = (epochs - r["epoch"]) * self.seconds / len(self.epochs)
+        minutes, seconds = divmod(round(left), 60)
+        remaining = f"  {minutes}:{seconds:02d} left" if round(left) >= 1 else ""
+        return (
+            f"epoch {r['epoch']}/{epochs}  loss {r['train_loss']:.3f}  "
+            f"train {r['train_acc']:.1%}  val {r['val_acc']:.1%}  "
+            f"{r['seconds']:.1f} s  {r['images_per_s']:,.0f} img/s{remaining}"
+        )
+
     def steady(self, key: str) -> float:
         """The median of ``key`` over the epochs after the first (the first pays for
         compilation and autotuning); the first epoch's value when it is the only one.

@@ -213,6 +213,8 @@ def record_runs(
     written = []
     for name, history in runs.items():
         model_name, model_kwargs = built_from[name]
+        classes = history.meta.get("num_classes", 10)  # histories before 0.3: 10
+        model_kwargs = {**model_kwargs, "num_classes": classes}
         history = History(
             **{**history.to_dict(), "meta": {**history.meta, "model": model_name}}
         )
@@ -233,9 +235,12 @@ def train_and_record(arms: dict, data, config, record=True, seed: int = 0):
     ``arms`` maps a run's name to (registry name, keyword arguments). Every arm
     starts from ``torch.manual_seed(seed)``, so the arms differ only in their
     network; ``fit`` then fixes the data order and augmentation by
-    ``config.seed``. ``record`` says which runs join the results ledger: all of
-    them (True), none (False) or the names listed. Returns the histories and the
-    trained models, by name."""
+    ``config.seed``. With a ``config.checkpoint_dir``, each arm gets its own run
+    folder inside it, named after the arm. ``record`` says which runs join the
+    results ledger: all of them (True), none (False) or the names listed. Returns
+    the histories and the trained models, by name."""
+    import dataclasses
+
     import torch
 
     from .models import create_model
@@ -245,7 +250,11 @@ def train_and_record(arms: dict, data, config, record=True, seed: int = 0):
     for name, (registry_name, kwargs) in arms.items():
         torch.manual_seed(seed)
         trained[name] = create_model(registry_name, **kwargs)
-        runs[name] = fit(trained[name], data, config, name=name)
+        arm_config = config
+        if config.checkpoint_dir is not None:
+            folder = Path(config.checkpoint_dir) / name
+            arm_config = dataclasses.replace(config, checkpoint_dir=str(folder))
+        runs[name] = fit(trained[name], data, arm_config, name=name)
     keep = list(arms) if record is True else [] if record is False else list(record)
     if keep:
         record_runs({name: runs[name] for name in keep}, arms)

@@ -244,7 +244,7 @@ SCHEMA: dict[str, tuple[str, Callable[[Any], str | None]]] = {
         ),
     ),
     "wall_clock_s": (
-        "seconds for the whole run, evaluation included",
+        "seconds of training and validation (the final test evaluation excluded)",
         _number(0, above=True),
     ),
     "images_per_s": (

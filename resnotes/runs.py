@@ -8,11 +8,12 @@ run's files into ``replaced-<time>/``; nothing is deleted.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from .checkpoint import (
     CheckpointError,
@@ -21,6 +22,7 @@ from .checkpoint import (
     load_checkpoint,
     save_checkpoint,
 )
+from .engine import OtherProcessFailed, everyone
 from .runtime import rng_state, set_rng_state
 
 LOCK_NAME = "lock"
@@ -115,31 +117,48 @@ class RunFolder:
     """The run folder of ``config.checkpoint_dir`` (nothing at all when it is None).
 
     Only the writing process (rank 0) locks the folder and writes; every process
-    resumes from the same checkpoint.
+    resumes from the same checkpoint, and every process stops when rank 0 cannot
+    lock or write (``OtherProcessFailed`` in the others).
     """
 
-    def __init__(self, config, writes: bool, identity: dict[str, Any]):
+    def __init__(self, config, identity: dict[str, Any], rank: int, world_size: int):
         self.folder = (
             None if config.checkpoint_dir is None else Path(config.checkpoint_dir)
         )
-        self.resuming, self.writes, self.identity = config.resume, writes, identity
-        self.lock = RunLock(self.folder) if self.folder is not None and writes else None
+        self.resuming, self.identity = config.resume, identity
+        self.writes, self.world_size = rank == 0, world_size
+        self.lock = (
+            RunLock(self.folder) if self.folder is not None and self.writes else None
+        )
 
     def __enter__(self) -> RunFolder:
-        if self.lock is not None:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            self.lock.__enter__()
-            if not self.resuming:
-                kept = set_aside(self.folder)
-                if kept is not None:
-                    print(
-                        f"Starting afresh: the earlier run's files were moved to {kept}"
-                    )
+        with self.on_rank_0():
+            if self.lock is not None:
+                self.folder.mkdir(parents=True, exist_ok=True)
+                self.lock.__enter__()
+                if not self.resuming:
+                    kept = set_aside(self.folder)
+                    if kept is not None:
+                        print(
+                            "Starting afresh: the earlier run's files were moved to "
+                            f"{kept}"
+                        )
         return self
 
     def __exit__(self, *exc_info) -> None:
         if self.lock is not None:
             self.lock.__exit__(*exc_info)
+
+    @contextlib.contextmanager
+    def on_rank_0(self) -> Iterator[None]:
+        """Rank 0's work on the folder; every process learns whether it failed."""
+        try:
+            yield
+        except Exception:
+            everyone(False, self.world_size)
+            raise
+        if not everyone(True, self.world_size):
+            raise OtherProcessFailed("rank 0 could not use the run folder")
 
     def resume(self, model, optimizer, scaler, history) -> tuple[int, dict | None]:
         """Load the checkpoint, if any, into the model, optimiser, scaler and history;
@@ -150,6 +169,7 @@ class RunFolder:
         state = load_checkpoint(path)
         check_same_run(path, state["run"], self.identity)
         try:
+            model.load_state_dict(state["best_state"])  # it must fit the model too
             model.load_state_dict(state["model"])
             optimizer.load_state_dict(state["optimizer"])
             scaler.load_state_dict(state["scaler"])
@@ -174,8 +194,13 @@ class RunFolder:
 
     def save(self, model, optimizer, scaler, history, best_state) -> None:
         """Rank 0 writes the checkpoint of the epochs in ``history``."""
-        if self.folder is None or not self.writes:
+        if self.folder is None:
             return
+        with self.on_rank_0():
+            if self.writes:
+                self.write(model, optimizer, scaler, history, best_state)
+
+    def write(self, model, optimizer, scaler, history, best_state) -> None:
         state = {
             "model": model.state_dict(),
             "optimizer": optimizer.state_dict(),

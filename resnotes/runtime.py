@@ -73,8 +73,8 @@ def _cpu_name() -> str:
 
 
 def hardware_description(device: torch.device | str | None = None) -> str:
-    """One line naming the hardware, e.g. 'NVIDIA H100 80GB HBM3 (1 GPU)' or 'CPU: ...
-    (2 threads)'."""
+    """One line naming the hardware, e.g. 'NVIDIA H100 80GB HBM3 (1 GPU visible)' or
+    'CPU: ... (2 threads)'."""
     device = pick_device() if device is None else torch.device(device)
     if device.type == "cuda":
         count = torch.cuda.device_count()

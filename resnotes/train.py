@@ -13,9 +13,8 @@
 
 from __future__ import annotations
 
-if (
-    __name__ == "__main__"
-):  # the command line: an interrupt during the imports ends quietly
+if __name__ == "__main__":
+    # python -m resnotes.train: a Ctrl-C during the imports below ends quietly
     from resnotes.cli import end_quietly_on_interrupt
 
     end_quietly_on_interrupt()
@@ -34,10 +33,9 @@ from .datasets import CifarData
 from .engine import (
     Engine,
     OutOfTime,
-    TimeBudget,
     all_reduce_sum,
-    barrier,
     deterministic_kernels,
+    share_buffers,
     start,
 )
 from .history import History
@@ -112,7 +110,8 @@ def train_one_epoch(
     """One pass over ``batches``; the epoch's record, before validation.
 
     Nothing here waits for the GPU, except after the first step and every
-    ``CHECK_EVERY`` steps, where the loss is checked for NaN (``engine.check``).
+    ``CHECK_EVERY`` steps, where the loss is checked for NaN (``engine.check``), and
+    in fp16, whose gradient scaler reads the gradients' finiteness at every step.
     """
     model, device, steps = engine.train_model, engine.device, len(batches)
     model.train()
@@ -171,17 +170,11 @@ def fit(
     ``history.test_acc`` is their test accuracy. ``deadline`` (a
     ``time.monotonic()`` value) ends the run early enough to evaluate it in time.
     """
-    engine = start(model, config)
+    eval_images = len(data.val_labels) + len(data.test_labels)
+    engine = start(model, config, deadline, eval_images)
     train_batches = engine.batches(
         data.train_images, data.train_labels, data, config, True
     )
-    if len(train_batches) == 0:
-        raise ValueError(
-            f"the training split has {len(data.train_labels)} images, fewer than one "
-            f"batch "
-            f"of {config.batch_size} per process: lower the batch size or use more "
-            f"images"
-        )
     val_batches = engine.batches(data.val_images, data.val_labels, data, config, False)
     optimizer = torch.optim.SGD(
         model.parameters(),
@@ -192,14 +185,15 @@ def fit(
     )
     scaler = engine.grad_scaler()
     history = _new_history(model, data, config, name, engine)
-    engine.budget = TimeBudget(deadline, len(data.val_labels) + len(data.test_labels))
-    folder = RunFolder(config, engine.writes, run_identity(history, data))
+    folder = RunFolder(
+        config, run_identity(history, data), engine.rank, engine.world_size
+    )
     with deterministic_kernels(config.deterministic), folder:
         done, best_state = folder.resume(model, optimizer, scaler, history)
-        _log_start(engine, history, config, data)
+        engine.log_start(history.meta, config, data)
         run_start = time.perf_counter() - history.seconds
         for epoch in range(done, config.epochs):
-            if not engine.budget.room_for_epoch(history):
+            if not engine.room_for_epoch(history):
                 _stop_early(
                     engine, history, f"epoch {epoch + 1} would end past the budget"
                 )
@@ -212,18 +206,15 @@ def fit(
             except OutOfTime as stop:
                 _stop_early(engine, history, str(stop))
                 break
+            share_buffers(model, engine.world_size)
             eval_start = time.perf_counter()
             record["val_acc"] = evaluate(model, val_batches, engine.precision)
             record["eval_seconds"] = time.perf_counter() - eval_start
             if history.add(record):
-                best_state = {
-                    k: v.detach().to("cpu", copy=True)
-                    for k, v in model.state_dict().items()
-                }
+                best_state = cpu_copy(model.state_dict())
             history.seconds = time.perf_counter() - run_start
-            engine.log(_epoch_line(history, config.epochs))
+            engine.log(history.epoch_line(config.epochs))
             folder.save(model, optimizer, scaler, history, best_state)
-            barrier(engine.world_size)  # no process runs ahead of the checkpoint
     if best_state is None:
         raise TimeoutError("no epoch finished within the time budget")
     model.load_state_dict(best_state)
@@ -238,6 +229,11 @@ def fit(
     return history
 
 
+def cpu_copy(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """A copy of a state dict in CPU memory, which later steps cannot change."""
+    return {k: v.detach().to("cpu", copy=True) for k, v in state.items()}
+
+
 def _new_history(
     model, data: CifarData, config: TrainConfig, name, engine: Engine
 ) -> History:
@@ -245,6 +241,7 @@ def _new_history(
         "model": name or type(model).__name__,
         "params": count_parameters(model),
         "dataset": data.name,
+        "num_classes": data.num_classes,
         "data_source": data.source,
         "train_images": len(data.train_labels),
         "val_images": len(data.val_labels),
@@ -260,59 +257,9 @@ def _new_history(
     return History(meta=meta, config=config.to_dict())
 
 
-def _log_start(engine: Engine, history: History, config: TrainConfig, data) -> None:
-    meta = history.meta
-    processes = f" x {engine.world_size} processes" if engine.world_size > 1 else ""
-    compiled = ", compiled" if engine.compiled else ""
-    engine.log(
-        f"Training {meta['model']} ({meta['params']:,} params) on {meta['hardware']}"
-        f"{processes}, {engine.precision}{compiled}"
-    )
-    if engine.compile_note and not engine.compiled:
-        engine.log(f"  {engine.compile_note}")
-    engine.log(f"  recipe: {describe_config(config)}")
-    engine.log(f"  data: {data.describe()}")
-    if config.checkpoint_dir is not None:
-        engine.log(
-            f"  run folder: {config.checkpoint_dir} (a checkpoint after every epoch)"
-        )
-
-
-def _epoch_line(history: History, epochs: int) -> str:
-    """One line per epoch; the time left assumes the remaining epochs take as long
-    as the ones so far (the learning rate of each epoch is in the history)."""
-    r = history.epochs[-1]
-    left = (epochs - r["epoch"]) * history.seconds / len(history.epochs)
-    minutes, seconds = divmod(round(left), 60)
-    remaining = f"  {minutes}:{seconds:02d} left" if round(left) >= 1 else ""
-    return (
-        f"epoch {r['epoch']}/{epochs}  loss {r['train_loss']:.3f}  "
-        f"train {r['train_acc']:.1%}  val {r['val_acc']:.1%}  "
-        f"{r['seconds']:.1f} s  {r['images_per_s']:,.0f} img/s{remaining}"
-    )
-
-
 def _stop_early(engine: Engine, history: History, why: str) -> None:
     engine.log(f"Stopping early: {why}")
     history.meta["stopped_early"] = True
-
-
-def describe_config(config: TrainConfig) -> str:
-    """The recipe in force, in one line."""
-    parts = [f"{config.epochs} epochs", f"batch {config.batch_size}"]
-    parts.append(f"{config.schedule} lr {config.lr:g}")
-    if config.warmup_epochs:
-        parts.append(f"warm-up {config.warmup_epochs:g} epochs")
-    if config.schedule == "step":
-        at = ", ".join(f"{m:.0%}" for m in config.milestones)
-        parts.append(f"x{config.lr_decay:g} at {at}")
-    parts.append(
-        ("Nesterov " if config.nesterov else "") + f"momentum {config.momentum:g}"
-    )
-    parts.append(f"weight decay {config.weight_decay:g}")
-    if config.label_smoothing:
-        parts.append(f"label smoothing {config.label_smoothing:g}")
-    return ", ".join(parts) + f"; seed {config.seed}"
 
 
 if __name__ == "__main__":  # python -m resnotes.train

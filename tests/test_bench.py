@@ -4,6 +4,7 @@ that names every model, the data outside the output folder, and steady speeds
 only where there is one."""
 
 import json
+import os
 import tarfile
 import time
 
@@ -61,6 +62,10 @@ def test_a_short_budget_is_a_hard_bound_and_the_summary_names_every_model(smoke_
 
 
 @pytest.mark.slow
+@pytest.mark.skipif(
+    not os.environ.get("RESNOTES_LONG_TESTS"),
+    reason="45 s; the 12-second test above checks the same bound (RESNOTES_LONG_TESTS=1 runs it)",
+)
 def test_the_45_second_budget_of_the_issue(smoke_data, tmp_path):
     start = time.monotonic()
     assert bench_gpu(tmp_path, "--budget-minutes", "0.75", "--epochs", "30", "--models", *FOUR) == 0

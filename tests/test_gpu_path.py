@@ -375,7 +375,7 @@ def test_each_chapter_model_compiles_and_matches_eager(name, kwargs):
 
 
 def test_fit_stops_before_an_epoch_that_would_end_past_the_deadline(tiny_cifar10, monkeypatch):
-    monkeypatch.setattr(rengine.TimeBudget, "check", lambda *args: None)  # epochs run whole
+    monkeypatch.setattr(rengine.TimeBudget, "ran_out", lambda *args: False)  # epochs run whole
     torch.manual_seed(0)
     config = TrainConfig(epochs=5, batch_size=16, progress=False)
     history = fit(create_model("preact_resnet20"), tiny_cifar10, config, deadline=time.monotonic() + 0.01)

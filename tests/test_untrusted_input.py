@@ -24,13 +24,7 @@ from resnotes.train import TrainConfig, fit
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def quiet(folder, **kw):
-    return TrainConfig(**{"progress": False, "batch_size": 16, "epochs": 2, "seed": 3, "checkpoint_dir": str(folder), **kw})
-
-
-def train(data, folder, **kw):
-    torch.manual_seed(0)
-    return fit(PreActResNet(depth=8), data, quiet(folder, **kw))
+from test_checkpoint import quiet, train  # noqa: E402  (a run into a folder)
 
 
 # ---------------------------------------------------------------- files that lie
@@ -248,16 +242,15 @@ def test_the_start_of_a_run_says_where_it_writes_and_epochs_say_what_is_left(dat
 
 def test_an_epoch_line_estimates_the_time_left_for_the_whole_run():
     from resnotes.history import History
-    from resnotes.train import _epoch_line
 
     history = History(meta={}, config={})
     history.add({"epoch": 1, "train_loss": 2.0, "train_acc": 0.2, "val_acc": 0.25,
                  "seconds": 40.0, "images_per_s": 112.5})  # fmt: skip
     history.seconds = 45.0  # training and validation of epoch 1
-    line = _epoch_line(history, epochs=5)
+    line = history.epoch_line(epochs=5)
     assert line.startswith("epoch 1/5  loss 2.000  train 20.0%  val 25.0%  40.0 s")
     assert line.endswith("3:00 left") and len(line) <= 88
-    assert not _epoch_line(history, epochs=1).endswith("left")
+    assert not history.epoch_line(epochs=1).endswith("left")
 
 
 def test_model_args_are_checked_before_anything_is_written(data_env, jpeg_dir, tmp_path, capsys):

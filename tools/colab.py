@@ -9,7 +9,7 @@ The single source is ``repository.url`` in ``_config.yml`` (with
 for the repository button and its own Colab launch button. The package's name
 and version come from ``[project]`` in ``pyproject.toml``; the install cell pins
 that release, ``pip install resnotes==<version>``, which resolves once the
-release is published on the package index (the README's "Releasing").
+release is published on the package index (CONTRIBUTING.md's "Releasing").
 
 From these, for every chapter ``book/NN_*.py`` and its notebook, it derives and
 checks (``--write`` rewrites the ``.py`` side):

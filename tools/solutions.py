@@ -114,31 +114,24 @@ def write(root: Path = ROOT) -> list[Path]:
                 t for t in nb.cells[code].metadata.get("tags", []) if t != "hide-cell"
             ]
             nb.cells[code].metadata["tags"] = sorted(set(tags) | {"remove-cell"})
-        text = jupytext.writes(nb, fmt="py:percent")
-        if text != py.read_text():
-            py.write_text(text)
-            changed.append(py)
+        before, after = py.read_text(), jupytext.writes(nb, fmt="py:percent")
+        changed += [py] if after != before else []
+        py.write_text(after)
     return changed
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    mode = parser.add_mutually_exclusive_group()
-    mode.add_argument(
-        "--check", action="store_true", help="list every mismatch (default)"
-    )
-    mode.add_argument("--write", action="store_true", help="rewrite book/*.py")
-    args = parser.parse_args(argv)
-    if args.write:
-        for path in write():
-            print(f"rewrote {path.relative_to(ROOT)}")
-        print("now run: python -m jupytext --sync book/*.ipynb")
+    parser.add_argument("--check", action="store_true", help="(the default)")
+    parser.add_argument("--write", action="store_true", help="rewrite book/*.py")
+    if parser.parse_args(argv).write:
+        rewritten = [str(path.relative_to(ROOT)) for path in write()]
+        print(f"rewrote {', '.join(rewritten) or 'nothing'}; now run:")
+        print("python -m jupytext --sync book/*.ipynb")
         return 0
     problems = check()
-    for line in problems:
-        print(line)
-    print(f"{len(problems)} problems")
-    return 1 if problems else 0
+    print("\n".join([*problems, f"solutions: {len(problems)} problems"]))
+    return int(bool(problems))
 
 
 if __name__ == "__main__":

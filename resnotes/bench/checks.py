@@ -33,6 +33,12 @@ from ..config import make_config
 from ..models import count_flops, create_model
 
 
+def _config(tiny: bool, **overrides):
+    """The fast profile's recipe at a check's sizes (``tiny``: a CPU's)."""
+    sizes = {"batch_size": 32 if tiny else 128, "progress": False}
+    return make_config("preact_resnet20", "fast", **{**sizes, **overrides})
+
+
 def dynamo_graphs() -> int:
     """Graphs torch.compile has built in this process so far."""
     from torch._dynamo.utils import counters
@@ -50,9 +56,7 @@ def chapter_pattern(data, tiny: bool) -> dict:
     for name, kwargs in models:
         torch.manual_seed(0)
         model = create_model(name, **kwargs)
-        config = make_config(
-            name, "fast", epochs=1, batch_size=32 if tiny else 128, progress=False
-        )
+        config = _config(tiny, epochs=1)  # the recipe is the same for every model
         history = rtrain.fit(model, data, config, name=name)
         before = dynamo_graphs()
         batches = DeviceBatches(
@@ -118,15 +122,7 @@ def host_syncs(data, precision: str, tiny: bool) -> dict:
     torch.manual_seed(0)
     model = create_model("preact_resnet20", depth=8 if tiny else 20)
     batch = 32 if tiny else 128
-    config = make_config(
-        "preact_resnet20",
-        "fast",
-        epochs=1,
-        batch_size=batch,
-        precision=precision,
-        compile=False,
-        progress=False,
-    )
+    config = _config(tiny, epochs=1, precision=precision, compile=False)
     counts = collections.Counter()
     with _counting_syncs(counts, on_cuda):
         history = rtrain.fit(model, data, config, name=f"sync-check-{precision}")
@@ -151,21 +147,13 @@ def host_syncs(data, precision: str, tiny: bool) -> dict:
 
 def overflowing_first_steps(data, tiny: bool) -> dict:
     """fp16 whose gradient scaler starts at 2**24: the first steps overflow and are
-    skipped. The run must go on training (fused SGD did not: see the engine)."""
+    skipped. The run must go on training (a fused SGD under the scaler did not)."""
     real = torch.amp.GradScaler
     torch.amp.GradScaler = lambda *a, **k: real(*a, **{"init_scale": 2.0**24, **k})
     try:
         torch.manual_seed(0)
         model = create_model("preact_resnet20", depth=8 if tiny else 20)
-        config = make_config(
-            "preact_resnet20",
-            "fast",
-            epochs=1,
-            batch_size=32 if tiny else 128,
-            precision="fp16",
-            compile=False,
-            progress=False,
-        )
+        config = _config(tiny, epochs=1, precision="fp16", compile=False)
         history = rtrain.fit(model, data, config, name="fp16-overflow-check")
         return {"trained": True, "loss": history.epochs[-1]["train_loss"]}
     except FloatingPointError as exc:
@@ -200,14 +188,7 @@ def _compile_runs(data, tiny: bool, out: dict) -> None:
     for compiled in (False, True):
         torch.manual_seed(0)
         model = create_model("preact_resnet20", depth=8 if tiny else 56)
-        config = make_config(
-            "preact_resnet20",
-            "fast",
-            epochs=2,
-            batch_size=32 if tiny else 128,
-            compile=compiled,
-            progress=False,
-        )
+        config = _config(tiny, epochs=2, compile=compiled)
         start = time.perf_counter()
         history = rtrain.fit(model, data, config, name="compile-check")
         out["compiled" if compiled else "eager"] = {

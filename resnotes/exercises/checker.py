@@ -146,7 +146,10 @@ def how_off(expected: Any, got: Any, hidden: bool) -> str | None:
     ratio = got / expected
     for factor, words in ((ratio, "times too large"), (1 / ratio, "times too small")):
         if factor >= 1.99 and abs(factor - round(factor)) < 1e-6:
-            return f"{round(factor)} {words}"
+            # the factor would give a hidden answer away (got / factor)
+            return (
+                f"a whole number of {words}" if hidden else f"{round(factor)} {words}"
+            )
     if ratio < 0:
         return "of the wrong sign"
     gap = abs(ratio - 1)
@@ -193,8 +196,7 @@ def _hint(spec: Check, case: tuple, got: Any) -> str:
     return spec.generic_hint
 
 
-def failure(spec: Check, where: str, case: tuple, got: Any) -> Failed:
-    expected = spec.reference(*case)
+def failure(spec: Check, where: str, case: tuple, got: Any, expected: Any) -> Failed:
     hidden = case in spec.own
     lines = [f"✗ {spec.name}: {where}"]
     problem = type_problem(expected, got)
@@ -222,14 +224,20 @@ def describe_call(spec: Check, case: tuple) -> str:
     )
 
 
+def fresh(case: tuple) -> tuple:
+    """The case's arguments, tensors cloned."""
+    return tuple(v.clone() if isinstance(v, torch.Tensor) else v for v in case)
+
+
 def run_function(spec: Check, answer: Callable[..., Any]) -> None:
     if not callable(answer):
         raise Failed([f"✗ {spec.name}: expected a function, got {show(answer)}"])
     compare = spec.compare or same
     for number, case in enumerate(spec.cases, start=1):
         where = f"case {number} of {len(spec.cases)}, {describe_call(spec, case)}"
+        expected = spec.reference(*fresh(case))
         try:
-            got = answer(*case)
+            got = answer(*fresh(case))  # an answer that works in place changes a copy
         except Exception as err:  # noqa: BLE001 - the student's code failed: say where
             frame = traceback.extract_tb(err.__traceback__)[-1]
             raise Failed(
@@ -239,8 +247,8 @@ def run_function(spec: Check, answer: Callable[..., Any]) -> None:
                     f"  (line {frame.lineno}: {(frame.line or '').strip()})",
                 ]
             ) from None
-        if not compare(spec.reference(*case), got):
-            raise failure(spec, where, case, got)
+        if not compare(expected, got):
+            raise failure(spec, where, case, got, expected)
 
 
 def run_value(spec: Check, answer: Any, kw: dict[str, Any]) -> None:
@@ -258,6 +266,7 @@ def run_value(spec: Check, answer: Any, kw: dict[str, Any]) -> None:
         raise Failed(
             [f"✗ {spec.name}: expected a number, got a function: call it first"]
         )
-    if not (spec.compare or same)(spec.reference(*case), answer):
+    expected = spec.reference(*case)
+    if not (spec.compare or same)(expected, answer):
         where = "for " + ", ".join(f"{k}={v!r}" for k, v in case_kw.items())
-        raise failure(spec, where, case, answer)
+        raise failure(spec, where, case, answer, expected)

@@ -47,6 +47,10 @@ from .layers import (
 from .registry import PaperFigures, register
 
 BOTTLENECK_FACTOR = 4  # the 1x1 convolution of a BC layer outputs 4k channels
+NOT_COMPILED = (
+    "torch.compile cannot trace the memory-efficient mode's checkpoint, which keeps "
+    "BatchNorm's running statistics from a second update"
+)
 
 
 def layers_per_block(depth: int, bottleneck: bool) -> int:
@@ -255,13 +259,8 @@ class DenseNet(nn.Module):
 
     @property
     def eager_only(self) -> str | None:
-        """Why ``fit`` does not compile this network, or None."""
-        if not self.memory_efficient:
-            return None
-        return (
-            "torch.compile cannot trace the memory-efficient mode's checkpoint, which "
-            "keeps BatchNorm's running statistics from a second update"
-        )
+        """Why ``fit`` must not compile this network (None: it may)."""
+        return NOT_COMPILED if self.memory_efficient else None
 
     def dense_layers(self) -> list[DenseLayer]:
         """Every dense layer, first to last."""

@@ -170,6 +170,12 @@ class PreActResNet(nn.Module):
     ):
         super().__init__()
         n = units_per_stage(depth, bottleneck)
+        if unit is not None and (unit.expansion > 1) != bottleneck:
+            raise ValueError(
+                "bottleneck must be True exactly when the unit widens its output: "
+                f"{unit.__name__} has expansion {unit.expansion}, "
+                f"bottleneck={bottleneck}"
+            )
         unit = unit or (PreActBottleneckUnit if bottleneck else PreActBasicUnit)
         # The stem has no BN-ReLU: the first unit starts with it.
         self.stem = conv3x3(3, STAGE_WIDTHS[0])

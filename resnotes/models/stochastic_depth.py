@@ -48,6 +48,10 @@ from .registry import PaperFigures, register
 
 SURVIVAL_RULES = ("linear", "uniform")
 MODES = ("faithful", "row", "batch")
+NOT_COMPILED = (
+    "faithful stochastic depth decides in Python, per mini-batch, which blocks run, "
+    "and a compiled graph would be rebuilt for every new pattern"
+)
 
 
 def survival_probabilities(
@@ -218,13 +222,8 @@ class StochasticDepthResNet(nn.Module):
 
     @property
     def eager_only(self) -> str | None:
-        """Why ``fit`` does not compile this network, or None."""
-        if not self.skips_whole_branches:
-            return None
-        return (
-            "faithful stochastic depth decides in Python, per mini-batch, which blocks "
-            "run, and a compiled graph would be rebuilt for every new pattern"
-        )
+        """Why ``fit`` must not compile this network (None: it may)."""
+        return NOT_COMPILED if self.skips_whole_branches else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.stem(x)  # (B, 16, 32, 32)
