@@ -381,10 +381,26 @@ def my_units_per_stage(depth, bottleneck): ...  # your code here
 # $n = (\text{depth}-2)/6$ or $(\text{depth}-2)/9$. ResNet-1001 has bottleneck units,
 # $n = 111$, so $3n = 333$ units. The package's version also refuses depths that
 # break the rule.
+#
+# % The reference solution, as the next code cell runs it (tools/solutions.py):
+#
+# ```python
+# def solution_units_per_stage(depth, bottleneck):
+#     return (depth - 2) // (9 if bottleneck else 6)
+#
+#
+# check("resnet.units_per_stage", solution_units_per_stage)
+# print("ResNet-1001:", 3 * solution_units_per_stage(1001, True), "units")
+# ```
+#
+# ```text
+# ✓ resnet.units_per_stage: correct on all 6 cases.
+# ResNet-1001: 333 units
+# ```
 # :::
 
 
-# %% tags=["hide-cell"]
+# %% tags=["remove-cell"]
 def solution_units_per_stage(depth, bottleneck):
     return (depth - 2) // (9 if bottleneck else 6)
 
@@ -421,10 +437,40 @@ def my_unit_params(in_channels, width, stride, bottleneck): ...  # your code her
 # reads and writes 256 channels has 70,400. For about the same parameters the
 # bottleneck unit carries four times the channels on its shortcut, which is why
 # ResNet-164 (bottleneck) and ResNet-110 (basic) both have about 1.7M parameters.
+#
+# % The reference solution, as the next code cell runs it (tools/solutions.py):
+#
+# ```python
+# def solution_unit_params(in_channels, width, stride, bottleneck):
+#     if bottleneck:
+#         out = 4 * width
+#         convs = in_channels * width + 9 * width * width + width * out
+#         bns = 2 * (in_channels + width + width)
+#     else:
+#         out = width
+#         convs = 9 * in_channels * width + 9 * width * width
+#         bns = 2 * (in_channels + width)
+#     projection = in_channels * out if (stride != 1 or in_channels != out) else 0
+#     return convs + bns + projection
+#
+#
+# check("resnet.unit_params", solution_unit_params)
+# print(
+#     "basic, 64 -> 64:",
+#     f"{solution_unit_params(64, 64, 1, False):,}",
+#     "| bottleneck, 256 -> 256:",
+#     f"{solution_unit_params(256, 64, 1, True):,}",
+# )
+# ```
+#
+# ```text
+# ✓ resnet.unit_params: correct on all 6 cases.
+# basic, 64 -> 64: 73,984 | bottleneck, 256 -> 256: 70,400
+# ```
 # :::
 
 
-# %% tags=["hide-cell"]
+# %% tags=["remove-cell"]
 def solution_unit_params(in_channels, width, stride, bottleneck):
     if bottleneck:
         out = 4 * width
@@ -468,10 +514,38 @@ def my_resnet_params(depth, bottleneck): ...  # your code here
 # bottleneck units). ResNet-110: 432 + 1,729,312 (units) + 128 + 650 = 1,730,522,
 # the count in the table above; 2,560 of the units' parameters are the two projection
 # shortcuts.
+#
+# % The reference solution, as the next code cell runs it (tools/solutions.py):
+#
+# ```python
+# def solution_resnet_params(depth, bottleneck):
+#     n = solution_units_per_stage(depth, bottleneck)
+#     total, channels = 3 * 9 * 16, 16  # the stem
+#     for index, width in enumerate((16, 32, 64)):
+#         for position in range(n):
+#             stride = 2 if index > 0 and position == 0 else 1
+#             total += solution_unit_params(channels, width, stride, bottleneck)
+#             channels = width * (4 if bottleneck else 1)
+#     return total + 2 * channels + 10 * channels + 10  # final BN and classifier
+#
+#
+# check("resnet.params", solution_resnet_params)
+# print(
+#     "ResNet-110:",
+#     f"{solution_resnet_params(110, False):,}",
+#     "| the model:",
+#     f"{count_parameters(PreActResNet(depth=110)):,}",
+# )
+# ```
+#
+# ```text
+# ✓ resnet.params: correct on all 5 cases.
+# ResNet-110: 1,730,522 | the model: 1,730,522
+# ```
 # :::
 
 
-# %% tags=["hide-cell"]
+# %% tags=["remove-cell"]
 def solution_resnet_params(depth, bottleneck):
     n = solution_units_per_stage(depth, bottleneck)
     total, channels = 3 * 9 * 16, 16  # the stem

@@ -434,10 +434,26 @@ def my_multiplicative_widths(num_units, alpha): ...  # your code here
 # by one channel, while the last unit is 64 wide either way. Unit 1 is
 # $16\cdot 4^{1/54} \approx 16.41$, rounded to 16: the first unit wider than 16 is
 # unit 2 (17 channels).
+#
+# % The reference solution, as the next code cell runs it (tools/solutions.py):
+#
+# ```python
+# def solution_multiplicative_widths(num_units, alpha):
+#     return [int(16 * alpha ** (k / num_units) + 0.5) for k in range(1, num_units + 1)]
+#
+#
+# check("pyramidnet.multiplicative_widths", solution_multiplicative_widths)
+# print("units 1-6:", solution_multiplicative_widths(54, 4)[:6])
+# ```
+#
+# ```text
+# ✓ pyramidnet.multiplicative_widths: correct on all 5 cases.
+# units 1-6: [16, 17, 17, 18, 18, 19]
+# ```
 # :::
 
 
-# %% tags=["hide-cell"]
+# %% tags=["remove-cell"]
 def solution_multiplicative_widths(num_units, alpha):
     return [int(16 * alpha ** (k / num_units) + 0.5) for k in range(1, num_units + 1)]
 
@@ -464,10 +480,34 @@ def my_params_from_widths(widths): ...  # your code here
 # $D_{k-1}$ channels ($D_0 = 16$): $\mathrm{BN}(D_{k-1})$, 3×3 conv $D_{k-1}\to D_k$,
 # $\mathrm{BN}(D_k)$, 3×3 conv $D_k\to D_k$, $\mathrm{BN}(D_k)$. Then the final BN,
 # $2D_N$, and the classifier, $10D_N + 10$. The stride does not change a count.
+#
+# % The reference solution, as the next code cell runs it (tools/solutions.py):
+#
+# ```python
+# def solution_params_from_widths(widths):
+#     total, previous = 27 * 16 + 2 * 16, 16  # stem: conv and BN
+#     for width in widths:
+#         total += (
+#             2 * previous
+#             + 9 * previous * width
+#             + 2 * width
+#             + 9 * width * width
+#             + 2 * width
+#         )
+#         previous = width
+#     return total + 2 * previous + 10 * previous + 10  # final BN and classifier
+#
+#
+# check("pyramidnet.params_from_widths", solution_params_from_widths)
+# ```
+#
+# ```text
+# ✓ pyramidnet.params_from_widths: correct on all 4 cases.
+# ```
 # :::
 
 
-# %% tags=["hide-cell"]
+# %% tags=["remove-cell"]
 def solution_params_from_widths(widths):
     total, previous = 27 * 16 + 2 * 16, 16  # stem: conv and BN
     for width in widths:
@@ -500,9 +540,27 @@ my_count = None  # your answer: a number
 # 1,373,208 parameters, against 1,772,706 for the additive PyramidNet-110 with
 # $\alpha = 48$: 399,498 fewer (22.5%), for the same first and last widths.
 # With floored widths (the paper's formula) you would get 1,345,152.
+#
+# % The reference solution, as the next code cell runs it (tools/solutions.py):
+#
+# ```python
+# solution_count = solution_params_from_widths(solution_multiplicative_widths(54, 4))
+# check(
+#     "pyramidnet.params", solution_count, depth=110, alpha=4, widening="multiplicative"
+# )
+# print(
+#     f"multiplicative, alpha=4: {solution_count:,}; additive, alpha=48: "
+#     f"{count_parameters(PyramidNet(depth=110, alpha=48)):,}"
+# )
+# ```
+#
+# ```text
+# ✓ pyramidnet.params: correct.
+# multiplicative, alpha=4: 1,373,208; additive, alpha=48: 1,772,706
+# ```
 # :::
 
-# %% tags=["hide-cell"]
+# %% tags=["remove-cell"]
 solution_count = solution_params_from_widths(solution_multiplicative_widths(54, 4))
 check(
     "pyramidnet.params", solution_count, depth=110, alpha=4, widening="multiplicative"

@@ -487,10 +487,46 @@ def my_transition_channels(depth, growth_rate, compression): ...  # your code he
 # $\lfloor 0.5 \times 216 \rfloor = 108$. Block 2 adds 192: **300** enter transition 2,
 # which leaves 150; block 3 adds 192, and 342 channels reach the classifier.
 # Without compression ($\theta = 1$) the numbers would be 216, 408 and 600.
+#
+# % The reference solution, as the next code cell runs it (tools/solutions.py):
+#
+# ```python
+# def solution_transition_channels(depth, growth_rate, compression):
+#     n = (depth - 4) // 6
+#     first = 2 * growth_rate + n * growth_rate
+#     second = (
+#         int(compression * first) + n * growth_rate
+#     )  # int() floors a positive number
+#     return [first, second]
+#
+#
+# check("densenet.transition_channels", solution_transition_channels)
+# net = densenet_bc(depth=100, growth_rate=12, compression=0.5).eval()
+# entering = []
+# hooks = [
+#     t.register_forward_pre_hook(lambda _m, args: entering.append(args[0].shape[1]))
+#     for t in net.transitions
+# ]
+# with torch.no_grad():
+#     net(torch.zeros(1, 3, 32, 32))
+# for hook in hooks:
+#     hook.remove()
+# print(
+#     "by hand:",
+#     solution_transition_channels(100, 12, 0.5),
+#     "| read off the model:",
+#     entering,
+# )
+# ```
+#
+# ```text
+# ✓ densenet.transition_channels: correct on all 5 cases.
+# by hand: [216, 300] | read off the model: [216, 300]
+# ```
 # :::
 
 
-# %% tags=["hide-cell"]
+# %% tags=["remove-cell"]
 def solution_transition_channels(depth, growth_rate, compression):
     n = (depth - 4) // 6
     first = 2 * growth_rate + n * growth_rate
@@ -542,10 +578,29 @@ def my_layer_params(in_channels, growth_rate): ...  # your code here
 # $m$, by $4k + 2 = 50$ parameters per input channel. Block 1 has 175,680
 # parameters, block 2 242,880, block 3 276,480, and the transitions 23,760 and
 # 45,600.
+#
+# % The reference solution, as the next code cell runs it (tools/solutions.py):
+#
+# ```python
+# def solution_layer_params(in_channels, growth_rate):
+#     k = growth_rate
+#     return 2 * in_channels + in_channels * 4 * k + 2 * 4 * k + 9 * 4 * k * k
+#
+#
+# check("densenet.layer_params", solution_layer_params)
+# by_hand = sum(solution_layer_params(24 + 12 * l, 12) for l in range(16))
+# in_model = sum(p.numel() for p in net.blocks[0].parameters())
+# print(f"block 1 by hand: {by_hand:,}; in the model: {in_model:,}")
+# ```
+#
+# ```text
+# ✓ densenet.layer_params: correct on all 5 cases.
+# block 1 by hand: 175,680; in the model: 175,680
+# ```
 # :::
 
 
-# %% tags=["hide-cell"]
+# %% tags=["remove-cell"]
 def solution_layer_params(in_channels, growth_rate):
     k = growth_rate
     return 2 * in_channels + in_channels * 4 * k + 2 * 4 * k + 9 * 4 * k * k
@@ -580,10 +635,33 @@ def my_stored_channels(in_channels, num_layers, growth_rate): ...  # your code h
 # channels in all come to $3 \times 1824 \times 1024 \times 64 \times 4$ bytes, about 1.3 GiB for
 # block 1 alone, which is what the memory-efficient mode recomputes instead of
 # storing (that is an upper bound: PyTorch can share some of these buffers).
+#
+# % The reference solution, as the next code cell runs it (tools/solutions.py):
+#
+# ```python
+# def solution_stored_channels(in_channels, num_layers, growth_rate):
+#     return sum(
+#         in_channels + (layer - 1) * growth_rate for layer in range(1, num_layers + 1)
+#     )
+#
+#
+# check("densenet.stored_channels", solution_stored_channels)
+# print(
+#     "n=16:",
+#     solution_stored_channels(24, 16, 12),
+#     "| n=32:",
+#     solution_stored_channels(24, 32, 12),
+# )
+# ```
+#
+# ```text
+# ✓ densenet.stored_channels: correct on all 5 cases.
+# n=16: 1824 | n=32: 6720
+# ```
 # :::
 
 
-# %% tags=["hide-cell"]
+# %% tags=["remove-cell"]
 def solution_stored_channels(in_channels, num_layers, growth_rate):
     return sum(
         in_channels + (layer - 1) * growth_rate for layer in range(1, num_layers + 1)

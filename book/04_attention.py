@@ -538,10 +538,31 @@ def my_signal(mask, modules, attention): ...  # your code here
 # 3.4, 11.4 and 130. With 3 stages of $m$ modules, 3, 6 and 12 modules are
 # Attention-56 ($m = 1$), Attention-92 ($m = 2$) and Attention-164 ($m = 4$), the
 # network where the paper's NAL falls furthest behind (7.18% against 4.31% error).
+#
+# % The reference solution, as the next code cell runs it (tools/solutions.py):
+#
+# ```python
+# def solution_signal(mask, modules, attention):
+#     factor = mask if attention == "nal" else 1 + mask
+#     return factor**modules
+#
+#
+# check("attention.signal", solution_signal)
+# for m in (3, 6, 12):
+#     nal, arl = solution_signal(0.5, m, "nal"), solution_signal(0.5, m, "arl")
+#     print(f"{m:2d} modules: NAL {nal:.5f}, ARL {arl:.1f}")
+# ```
+#
+# ```text
+# ✓ attention.signal: correct on all 7 cases.
+#  3 modules: NAL 0.12500, ARL 3.4
+#  6 modules: NAL 0.01562, ARL 11.4
+# 12 modules: NAL 0.00024, ARL 129.7
+# ```
 # :::
 
 
-# %% tags=["hide-cell"]
+# %% tags=["remove-cell"]
 def solution_signal(mask, modules, attention):
     factor = mask if attention == "nal" else 1 + mask
     return factor**modules
@@ -571,10 +592,36 @@ def my_combine(trunk, mask, attention): ...  # your code here
 # $1 + M\cdot T$, which adds a constant instead. With the mask forced to 0.5 the
 # measured ratio is exactly 0.5 (NAL) and 1.5 (ARL): the factor that exercise 4.1
 # applies once per module.
+#
+# % The reference solution, as the next code cell runs it (tools/solutions.py):
+#
+# ```python
+# def solution_combine(trunk, mask, attention):
+#     return (1 + mask) * trunk if attention == "arl" else mask * trunk
+#
+#
+# check("attention.combine", solution_combine)
+# torch.manual_seed(0)
+# module = AttentionModule(64, input_size=32).eval()
+# x = torch.randn(2, 64, 32, 32)
+# with torch.no_grad():
+#     trunk = module.trunk(module.pre(x))
+#     half = torch.full_like(trunk, 0.5)
+#     for attention in ("nal", "arl"):
+#         module.attention = attention
+#         ratio = module.combine(trunk, half).norm() / trunk.norm()
+#         print(f"{attention.upper()}: ||H|| / ||T|| = {ratio.item():.4f}")
+# ```
+#
+# ```text
+# ✓ attention.combine: correct on all 4 cases.
+# NAL: ||H|| / ||T|| = 0.5000
+# ARL: ||H|| / ||T|| = 1.5000
+# ```
 # :::
 
 
-# %% tags=["hide-cell"]
+# %% tags=["remove-cell"]
 def solution_combine(trunk, mask, attention):
     return (1 + mask) * trunk if attention == "arl" else mask * trunk
 
@@ -608,10 +655,24 @@ def my_modules_per_stage(depth, p, t): ...  # your code here
 # $m = (\text{depth} - 20) / (9(2p + t))$. Attention-452: $432 / 72 = 6$ modules per
 # stage, 18 in all, the same number as Attention-236, but each module has twice
 # as many units (2 before, 4 in the trunk, 2 after).
+#
+# % The reference solution, as the next code cell runs it (tools/solutions.py):
+#
+# ```python
+# def solution_modules_per_stage(depth, p, t):
+#     return (depth - 20) // (9 * (2 * p + t))
+#
+#
+# check("attention.modules_per_stage", solution_modules_per_stage)
+# ```
+#
+# ```text
+# ✓ attention.modules_per_stage: correct on all 6 cases.
+# ```
 # :::
 
 
-# %% tags=["hide-cell"]
+# %% tags=["remove-cell"]
 def solution_modules_per_stage(depth, p, t):
     return (depth - 20) // (9 * (2 * p + t))
 

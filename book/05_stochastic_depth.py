@@ -433,10 +433,37 @@ def my_survival(num_blocks, final_survival, rule): ...  # your code here
 # :::{dropdown} Solution
 # The index $l$ runs from 1 to $L$: the first block survives with
 # $1 - (1 - p_L)/L$ (0.9907 for $L = 54$), not 1, and the last with exactly $p_L$.
+#
+# % The reference solution, as the next code cell runs it (tools/solutions.py):
+#
+# ```python
+# def solution_survival(num_blocks, final_survival, rule):
+#     if rule == "uniform":
+#         return [final_survival] * num_blocks
+#     return [
+#         1 - (l / num_blocks) * (1 - final_survival) for l in range(1, num_blocks + 1)
+#     ]
+#
+#
+# check("stochastic_depth.survival_probabilities", solution_survival)
+# model = StochasticDepthResNet(depth=110, final_survival=0.5)
+# print(
+#     "same as the model:",
+#     all(
+#         abs(a - b) < 1e-12
+#         for a, b in zip(solution_survival(54, 0.5, "linear"), model.survival_probs)
+#     ),
+# )
+# ```
+#
+# ```text
+# ✓ stochastic_depth.survival_probabilities: correct on all 6 cases.
+# same as the model: True
+# ```
 # :::
 
 
-# %% tags=["hide-cell"]
+# %% tags=["remove-cell"]
 def solution_survival(num_blocks, final_survival, rule):
     if rule == "uniform":
         return [final_survival] * num_blocks
@@ -476,10 +503,29 @@ def my_expected_active(num_blocks, final_survival, rule): ...  # your code here
 # ($L = 54$): $54 - 0.5 \times 55/2 = 40.25$ blocks (75%); uniform $p = 0.5$: 27. The uniform
 # rule with $p = 40.25/54 \approx 0.745$ has the same expected depth; the shortcut
 # $L(1 + p_L)/2 = 40.5$ is the continuous approximation, a quarter of a block off.
+#
+# % The reference solution, as the next code cell runs it (tools/solutions.py):
+#
+# ```python
+# def solution_expected_active(num_blocks, final_survival, rule):
+#     return sum(solution_survival(num_blocks, final_survival, rule))
+#
+#
+# check("stochastic_depth.expected_active_blocks", solution_expected_active)
+# print(
+#     f"ResNet-110: linear {solution_expected_active(54, 0.5, 'linear'):.2f} | "
+#     f"uniform {solution_expected_active(54, 0.5, 'uniform'):.2f}"
+# )
+# ```
+#
+# ```text
+# ✓ stochastic_depth.expected_active_blocks: correct on all 6 cases.
+# ResNet-110: linear 40.25 | uniform 27.00
+# ```
 # :::
 
 
-# %% tags=["hide-cell"]
+# %% tags=["remove-cell"]
 def solution_expected_active(num_blocks, final_survival, rule):
     return sum(solution_survival(num_blocks, final_survival, rule))
 
@@ -522,10 +568,36 @@ def my_time_saving(depth, final_survival): ...  # your code here
 # $(1 - 0.024) \times 25.0\% \approx 24\%$. (The optimiser step, in fact, grows with the
 # parameters, so this is an estimate; a timing of the 1202-layer network is the
 # test.)
+#
+# % The reference solution, as the next code cell runs it (tools/solutions.py):
+#
+# ```python
+# def solution_time_saving(depth, final_survival):
+#     blocks = 3 * ((depth - 2) // 6)
+#     return 1 - solution_expected_active(blocks, final_survival, "linear") / blocks
+#
+#
+# check("stochastic_depth.time_saving", solution_time_saving)
+# s110, s1202 = solution_time_saving(110, 0.5), solution_time_saving(1202, 0.5)
+# # c: the fraction of the time outside the blocks, from the README's 60 s / 75 s
+# c = (0.8 - (1 - s110)) / s110
+# c1202 = c / (c + (1 - c) * 600 / 54)
+# print(f"predicted saving: ResNet-110 {s110:.1%}, 1202 layers {s1202:.1%}")
+# print(f"outside the blocks: {c:.1%} of ResNet-110's time,", end=" ")
+# print(f"{c1202:.1%} at 1202 layers;")
+# print(f"predicted saving there {(1 - c1202) * s1202:.1%}")
+# ```
+#
+# ```text
+# ✓ stochastic_depth.time_saving: correct on all 5 cases.
+# predicted saving: ResNet-110 25.5%, 1202 layers 25.0%
+# outside the blocks: 21.5% of ResNet-110's time, 2.4% at 1202 layers;
+# predicted saving there 24.4%
+# ```
 # :::
 
 
-# %% tags=["hide-cell"]
+# %% tags=["remove-cell"]
 def solution_time_saving(depth, final_survival):
     blocks = 3 * ((depth - 2) // 6)
     return 1 - solution_expected_active(blocks, final_survival, "linear") / blocks

@@ -474,8 +474,9 @@ caption = (
 display(rn.Table(headers, rows, caption=caption))
 for record, why in superseded:
     kwargs = {k: v for k, v in record["model_kwargs"].items() if k != "num_classes"}
-    print(f"superseded ({why}): {rn.network_name(record['model'], kwargs)},", end=" ")
-    print(f"{record['profile']}, seed {record['seed']}, {record['file'][:40]}...")
+    name = rn.network_name(record["model"], kwargs)
+    print(f"superseded ({why}): {name}, {record['profile']}, seed {record['seed']}")
+    print(f"    {record['file']}")
 
 # %% [markdown]
 # ## Other directions the survey lists

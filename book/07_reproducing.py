@@ -159,10 +159,15 @@ for name in PAPER_ROWS:
     if found:
         latest = max(found, key=lambda r: r["created"])
         device = latest["hardware"]["device"]
-        measured = f"{latest['seconds_per_epoch']:.1f} s per epoch on {device}"
+        seconds = latest["seconds_per_epoch"]
+        measured = f"{seconds:.1f} s per epoch on {device} ({latest['dataset']})"
     rows.append([f"`{name}`", f"{flops / 1e9:.2f}", f"{estimate:.1f} h", measured])
 headers = ["model", "GFLOPs per image", "estimate, paper schedule", "measured"]
-rn.Table(headers, rows, caption="Estimates assume 5 TFLOP/s effective: not measured")
+caption = (
+    "Full CIFAR-10 or CIFAR-100, 45,000 training images per epoch; the estimates "
+    "assume 5 TFLOP/s effective: not measured"
+)
+rn.Table(headers, rows, caption=caption)
 
 # %% [markdown]
 # To replace an estimate by a measurement, run the GPU check on a GPU and
