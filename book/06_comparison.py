@@ -278,7 +278,7 @@ rn.results_table(runs)
 # at epoch 6, where its validation accuracy (54.6% on 500 images) matched the
 # plain network's, and its test accuracy fell short of its validation accuracy
 # by 6 points, more than for the other two; at this scale one seed of one
-# split decides a lot. The cost is clearer: SE took 1.2 times and CBAM 1.7
+# split decides a lot. The cost is clearer: SE took 1.15 times and CBAM 1.7
 # times the plain network's time per epoch, for 0.01% and 1.0% more FLOPs. On a
 # CPU the gates cost more time than their FLOPs suggest: they are many small,
 # memory-bound operations.
