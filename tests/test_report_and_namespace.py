@@ -139,7 +139,8 @@ def test_record_runs_names_a_model_anyone_can_rebuild_and_skips_smoke(tmp_path, 
     demo = {"ResNet-32": history("ResNet-32", 0.5)}
     written = record_runs(demo, {"ResNet-32": ("preact_resnet20", {"depth": 32})}, folder=tmp_path)
     (record,) = load_ledger(tmp_path)
-    assert len(written) == 1 and record["model"] == "preact_resnet20" and record["model_kwargs"] == {"depth": 32}
+    assert len(written) == 1 and record["model"] == "preact_resnet20"
+    assert record["model_kwargs"] == {"depth": 32, "num_classes": 10}  # CIFAR-10: rebuilt with its 10 classes
     assert record["test_images"] == 1000
     rebuilt = rn.create_model(record["model"], **record["model_kwargs"])
     assert record["flops_per_image"] == rn.count_flops(rebuilt)

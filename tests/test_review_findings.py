@@ -18,7 +18,6 @@ from conftest import write_cifar10_pickles
 from resnotes.checkpoint import CheckpointError
 from resnotes.datafiles import DataFormatError
 from resnotes.models.preact_resnet import PreActBottleneckUnit, PreActResNet
-from resnotes.runs import RunLock
 from resnotes.train import TrainConfig, fit
 from test_checkpoint import train
 
@@ -28,25 +27,43 @@ ROOT = Path(__file__).resolve().parent.parent
 # ------------------------------------------------------- several processes, one decision
 
 
+ONE_RANK_OUT_OF_TIME = """
+import json, os, sys, torch
+from resnotes.datasets import load_cifar
+from resnotes.engine import TimeBudget
+from resnotes.models import create_model
+from resnotes.train import TrainConfig, fit
+
+rank = int(os.environ["RANK"])
+if rank == 1:  # only rank 1's clock says that a second epoch would not fit
+    TimeBudget.room_for_epoch = lambda self, history: not history.epochs
+data = load_cifar("cifar10", download=False)
+torch.manual_seed(0)
+history = fit(create_model("preact_resnet20", depth=8), data, TrainConfig(epochs=3, batch_size=16, progress=False))
+print(json.dumps({"rank": rank, "epochs": len(history.epochs), "best": history.best_epoch}))
+"""
+
+
 @pytest.mark.slow
-def test_two_processes_both_stop_when_rank_0_cannot_lock_the_run_folder(tmp_path):
-    """Rank 0 raised RunLockedError alone; rank 1 waited for ever in its first
-    DDP forward."""
+def test_when_one_process_runs_out_of_time_every_process_stops_with_it(tmp_path):
+    """Each process decided alone: rank 1 stopped after epoch 1 while rank 0 went on
+    into epoch 2 and waited for rank 1 in its first collective call."""
     data_dir = tmp_path / "data"
     write_cifar10_pickles(data_dir, per_class_train=20, per_class_test=10)
-    folder = tmp_path / "runs" / "preact_resnet20-cifar10-smoke-seed0"
+    script = tmp_path / "one_rank_out_of_time.py"
+    script.write_text(ONE_RANK_OUT_OF_TIME)
     env = {**os.environ, "RESNOTES_DATA": str(data_dir), "RESNOTES_CACHE_DIR": str(tmp_path / "cache"),
            "RESNOTES_PROGRESS": "0", "OMP_NUM_THREADS": "1"}  # fmt: skip
-    command = [
-        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-        "-m", "resnotes.train", "--model", "preact_resnet20", "--profile", "smoke",
-        "--epochs", "1", "--out", str(tmp_path / "runs"),
-    ]  # fmt: skip
-    with RunLock(folder):  # another run trains into the same folder
-        done = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True, timeout=240)
-    assert done.returncode != 0
-    assert "another run (process" in done.stderr
-    assert not (folder / "last.pt").exists()
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(script)]
+    try:
+        done = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    except subprocess.TimeoutExpired:
+        pytest.fail("the processes did not finish: one waits for the other")
+    assert done.returncode == 0, done.stderr[-2000:]
+    ranks = [json.loads(line) for line in done.stdout.splitlines() if line.startswith('{"rank"')]
+    assert sorted(r["rank"] for r in ranks) == [0, 1]
+    assert all(r["epochs"] == 1 and r["best"] == 1 for r in ranks), ranks
+    assert done.stdout.count("Stopping early: epoch 2 would end past the budget") == 1  # rank 0 says it
 
 
 def test_a_split_smaller_than_one_batch_is_an_error_line_not_a_traceback(data_env, tmp_path, capsys):

@@ -34,6 +34,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -41,14 +42,35 @@ STAND_IN = '"""A stand-in for Colab\'s own module (tools/emulate_colab.py)."""\n
 CHECK_CELL = "import resnotes\nprint('resnotes from', resnotes.__file__)\n"
 
 
+def source_copy(target: Path) -> Path:
+    """The checkout's files that git would commit (tracked, or new and not ignored)
+    copied into ``target``. A wheel built in the checkout itself reuses its
+    ``build/`` folder, which keeps files deleted since: an old ledger record would
+    travel in the wheel."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    ).stdout.decode()
+    for name in filter(None, listed.split("\0")):
+        source = ROOT / name
+        if source.is_file():
+            (target / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target / name)
+    return target
+
+
 def build_wheel(wheelhouse: Path) -> Path:
-    """The release's wheel, built from the checkout, and beside it what else Colab
-    would fetch from the package index to install it (a recent setuptools, which
-    torch asks for and which this machine's Python may lack)."""
+    """The release's wheel, built from a clean copy of the checkout, and beside it
+    what else Colab would fetch from the package index to install it (a recent
+    setuptools, which torch asks for and which this machine's Python may lack)."""
     pip = [sys.executable, "-m", "pip"]
     quiet = {"check": True, "stdout": subprocess.DEVNULL}
+    source = source_copy(wheelhouse.parent / "source")
     subprocess.run(
-        [*pip, "wheel", "--no-deps", "-q", "-w", str(wheelhouse), str(ROOT)], **quiet
+        [*pip, "wheel", "--no-deps", "-q", "-w", str(wheelhouse), str(source)],
+        **quiet,
     )
     setuptools = "setuptools>=77.0.3"
     subprocess.run(
@@ -56,6 +78,19 @@ def build_wheel(wheelhouse: Path) -> Path:
         **quiet,
     )
     (wheel,) = wheelhouse.glob("resnotes-*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        packaged = {
+            Path(n).name
+            for n in archive.namelist()
+            if n.startswith("resnotes/results/")
+        }
+    committed = {p.name for p in (ROOT / "results").glob("*.json")}
+    if packaged - {"README.md"} != committed:
+        raise SystemExit(
+            f"the wheel's ledger differs from results/: "
+            f"{sorted(packaged - committed - {'README.md'})[:3]} extra, "
+            f"{sorted(committed - packaged)[:3]} missing"
+        )
     return wheel
 
 
