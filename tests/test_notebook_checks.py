@@ -100,3 +100,17 @@ def test_a_stale_solution_copy_is_reported():
     assert markdown["source"].endswith("```text\n✓ x: correct.\n```\n:::")
     code["metadata"]["tags"] = ["hide-cell"]
     assert solutions.problems_in(nb, "nb") == ["nb: cell 1 (a solution) is not tagged remove-cell"]
+
+
+def test_a_solution_without_a_check_is_also_kept_in_its_dropdown():
+    """Exercise 2.4's reference code has no check() and was shown as a second toggle."""
+    import solutions
+
+    code = {"cell_type": "code", "metadata": {"tags": ["hide-cell"]}, "source": "print(1)\n",
+            "outputs": [{"output_type": "stream", "name": "stdout", "text": "1\n"}]}  # fmt: skip
+    markdown = {"cell_type": "markdown", "metadata": {}, "source": ":::{dropdown} Solution\nWhy.\n:::"}
+    problems = solutions.problems_in({"cells": [markdown, code]}, "nb")
+    assert problems == [
+        "nb: cell 1 (a solution) is not tagged remove-cell",
+        "nb: cell 0: the dropdown's copy of cell 1 is stale",
+    ]

@@ -6,7 +6,8 @@
     python -m jupytext --sync book/*.ipynb
 
 An exercise's solution is a MyST ``:::{dropdown} Solution`` in a markdown cell,
-followed by the code cell that runs the reference answer through its check. The
+followed by the code cell that runs the reference answer (through its check, where
+the exercise has one). The
 book shows only the dropdown: the code cell is tagged ``remove-cell`` (it still
 runs, in Jupyter and under nbval), and the dropdown ends with a copy of that
 cell's code and of the output it printed in the committed run, between this
@@ -56,7 +57,7 @@ def pairs(cells: list[dict]):
     for i, cell in enumerate(cells[:-1]):
         nxt = cells[i + 1]
         if cell["cell_type"] == "markdown" and DROPDOWN in _text(cell["source"]):
-            if nxt["cell_type"] == "code" and "check(" in _text(nxt["source"]):
+            if nxt["cell_type"] == "code":
                 yield i, i + 1
 
 
