@@ -211,7 +211,8 @@ rn.paper_table(networks)
 # anything from 1.65M to 1.75M. And its counts seem to leave out batch
 # normalisation's scale and shift: ResNet-1001's batch norms hold 149,216
 # parameters, and without them our count is 10,178,490, which rounds to the
-# paper's 10.2M; with them it is 1.25% more. The projection shortcuts are a
+# paper's 10.2M; with them it is 1.47% more (1.25% above the paper's 10.2M, the
+# "+1.3%" of the table). The projection shortcuts are a
 # small part of any of these counts: 2,560 parameters in ResNet-110 and
 # 41,984 in the two bottleneck networks.
 #
@@ -295,6 +296,10 @@ print(rn.compare(runs, f"ResNet-{depth}", f"plain-{depth}"))
 rn.results_table(runs, extra={"final train loss": final_loss})
 
 # %% [markdown]
+# The table's time per epoch is the median over the epochs after the first (here
+# epochs 2 to 8), because the first also pays for start-up; every chapter's table
+# and the results ledger use the same rule.
+#
 # One run is one draw: of the initial weights, the data order, the augmentation
 # and, under `demo`, the subset of CIFAR-10. The results ledger also holds this
 # comparison for seeds 1 and 2, trained from the command line with the chapter's
@@ -594,9 +599,10 @@ print(
 #   *training* loss between the plain network and the residual one should widen
 #   with depth. Test accuracy is the noisier signal.
 # - *Cost (estimates, not measured).* Under `demo` on a 2-core CPU this chapter's
-#   two depth-32 runs took about 5.5 minutes (2.6 and 2.9). Scaling by FLOPs
-#   (0.08, 0.14 and 0.25 GFLOPs per image at depths 20, 32 and 56), the two
-#   depth-20 runs take about 3 minutes and the two depth-56 runs about 10. Under
+#   two depth-32 runs trained for about 5.2 minutes (the sums of their epoch
+#   times: 2.7 for plain-32, 2.5 for ResNet-32). Scaling by FLOPs (0.08, 0.14 and
+#   0.25 GFLOPs per image at depths 20, 32 and 56), the two depth-20 runs take
+#   about 3 minutes and the two depth-56 runs about 9. Under
 #   `fast` on a T4 GPU, assuming an effective 2 TFLOP/s, one depth-56 run takes
 #   about 4 minutes and one depth-20 run under 2.
 # - *Noise.* On the 1,000 test images of `demo`, one run's 95% (Wilson) interval

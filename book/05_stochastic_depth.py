@@ -269,7 +269,7 @@ print("on a TITAN X.")
 # accuracy. And an epoch took 77% of the constant-depth time, a saving of 23%:
 # less than the 27% that the active blocks alone predict (11 of 15 on average,
 # below), since the stem, the classifier, the data and the optimiser step do
-# not shrink, and close to the paper's 20%. Epoch times on a shared CPU vary:
+# not shrink, and close to the official README's 20%. Epoch times on a shared CPU vary:
 # in four executions of this chapter on this machine while we prepared it,
 # the ratio was 63%, 77%, 81% and 84%, so read the saving as somewhere between
 # a sixth and two fifths. (Differs from paper: our optimiser leaves a skipped
@@ -354,10 +354,14 @@ rn.Table(headers, summary)
 # 58%), while the constant-depth network loses 1 to 9 points; on average over
 # all blocks, a deletion costs 2.6 points against 7.9. So the robustness
 # shows even after 8 epochs, although the network it protects is the weaker
-# one. The first two blocks are the exception in both networks, as predicted:
-# deleting the first costs the stochastic-depth network more (83% error) than
-# the constant-depth one (77.5%). Its survival probability is
+# one. The first two blocks are the exception in both networks. The first, as
+# predicted: deleting it costs the stochastic-depth network more (83% error)
+# than the constant-depth one (77.5%). Its survival probability is
 # $1 - 0.5/15 \approx 0.967$, so it was skipped in about 1 mini-batch in 30. The
+# second we did not predict: deleting it also costs both networks more than any
+# later block (about 62% and 72% error, read from the figure). Its survival
+# probability, $1 - 1/15 \approx 0.933$, is the next highest, so it too was
+# seldom skipped. The
 # downsampling blocks (6 and 11)
 # are not special here: their shortcut, a subsampled and zero-padded input,
 # is enough to carry the signal on.

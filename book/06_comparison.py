@@ -51,8 +51,10 @@ import inspect
 import textwrap
 
 import matplotlib.pyplot as plt
+import numpy as np
 import torchvision
 from IPython.display import display
+from matplotlib.lines import Line2D
 
 import resnotes as rn
 from resnotes.models.preact_resnet import PreActResNet
@@ -71,8 +73,9 @@ print(f"results ledger: {len(ledger)} records")
 # 1. **the survey's** parameters and CIFAR-10 / CIFAR-100 errors, from its
 #    Table 8;
 # 2. **the original paper's** figures, kept with each model's registry entry
-#    (`rn.get_spec(name).paper`), with a numbered flag where they differ from
-#    the survey's;
+#    (`rn.get_spec(name).paper`); a number in brackets after the row's name
+#    points to a note below the table, where the survey's row differs from the
+#    paper or needs a word;
 # 3. **our parameter count**, computed now from our implementation;
 # 4. **our measured accuracy** of that network from the ledger, or "not
 #    measured". The chapters train smaller versions; those runs are in the
@@ -95,16 +98,18 @@ SURVEY_TABLE_8 = {  # row -> (our model, survey: params, C10 error %, C100 error
 # EfficientNet-B7 has no registry entry: its paper's figures (Tan and Le 2019,
 # transfer learning table) are written here, the one place they occur.
 EFFICIENTNET_PAPER = (64e6, 1.1, 8.3)
-FLAGS = [
-    "WRN: the survey's 4.17 / 20.5 are the paper's first version; its later"
-    " versions give 4.00 / 19.25 (3.89 / 18.85 with dropout).",
-    "PyramidNet: the survey labels the row α=270, but these are the figures of"
-    " depth 272 with α=200 (α=270 is depth 164: 27.0M, 3.48 / 17.01).",
-    "DenseNet: the row is DenseNet-BC with L=190, k=40.",
-    "Attention-452: the survey gives 24.54% on CIFAR-100; the paper reports 20.45%.",
-    "EfficientNet-B7: fine-tuned from ImageNet weights on upscaled CIFAR images,"
+NOTES = {  # the survey's row -> a note on it, numbered in the table
+    "WRN-28-10": "the survey's 4.17 / 20.5 are the paper's first version; its"
+    " later versions give 4.00 / 19.25 (3.89 / 18.85 with dropout).",
+    "PyramidNet (bottleneck, α=270)": "the survey labels the row α=270, but these"
+    " are the figures of depth 272 with α=200 (α=270 is depth 164: 27.0M,"
+    " 3.48 / 17.01).",
+    "DenseNet (k=40)": "the row is DenseNet-BC with L=190, k=40.",
+    "Attention-452": "the survey gives 24.54% on CIFAR-100; the paper reports 20.45%.",
+    "EfficientNet-B7": "fine-tuned from ImageNet weights on upscaled CIFAR images,"
     " not trained on CIFAR from scratch; the survey does not say so.",
-]
+}
+NUMBER = {row: number for number, row in enumerate(NOTES, start=1)}
 
 
 def figures(params, c10, c100):
@@ -138,7 +143,7 @@ for row, (name, *survey) in SURVEY_TABLE_8.items():
     model = rn.create_model(name) if name else efficientnet
     rows.append(
         [
-            row,
+            f"{row} [{NUMBER[row]}]" if row in NOTES else row,
             figures(*survey),
             figures(*paper_figures),
             f"{rn.count_parameters(model) / 1e6:.1f}M",
@@ -155,8 +160,8 @@ headers = [
 rn.Table(headers, rows)
 
 # %%
-for number, flag in enumerate(FLAGS, start=1):
-    print(textwrap.fill(f"{number}. {flag}", width=80, subsequent_indent="   "))
+for row, note in NOTES.items():
+    print(textwrap.fill(f"[{NUMBER[row]}] {row}: {note}", 80, subsequent_indent="    "))
 
 # %% [markdown]
 # Our counts agree with the papers' to within 5% in every row: WRN-28-10 is
@@ -349,6 +354,40 @@ for record in (r for r in ledger if r["kind"] == "train"):  # oldest first
 networks = {}  # (network, profile, dataset) -> its current runs, seed by seed
 for (network, profile_name, dataset, _), record in sorted(latest.items()):
     networks.setdefault((network, profile_name, dataset), []).append(record)
+current = [r for records in networks.values() for r in records]
+datasets = sorted({r["dataset"] for r in current})
+hardware = sorted(
+    {f"{r['hardware']['device']} × {r['hardware']['count']}" for r in current}
+)
+
+
+def label_points(ax, points, gap=2.8):
+    """Number each (x, y, number) point on a log x axis. Points within 0.3 decades
+    of each other share a column of numbers to their right, at least ``gap``
+    apart, each joined to its point by a thin line."""
+    groups = []
+    for x, y, number in sorted(points):
+        if groups and np.log10(x / groups[-1][-1][0]) < 0.3:
+            groups[-1].append((x, y, number))
+        else:
+            groups.append([(x, y, number)])
+    top = -np.inf
+    for group in groups:
+        column = 1.6 * max(x for x, _, _ in group)
+        label_y = -np.inf
+        for x, y, number in sorted(group, key=lambda point: point[1]):
+            label_y = max(y, label_y + gap)
+            ax.annotate(
+                str(number),
+                (x, y),
+                xytext=(column, label_y),
+                va="center",
+                fontsize=8,
+                arrowprops={"arrowstyle": "-", "color": "0.6", "lw": 0.5},
+            )
+        top = max(top, label_y)
+    ax.set_ylim(top=max(ax.get_ylim()[1], top + gap / 2))
+
 
 papers = [name for name in rn.list_models() if rn.get_spec(name).paper]
 papers = [name for name in papers if rn.get_spec(name).paper.cifar10_error is not None]
@@ -373,6 +412,7 @@ for column, (index, label) in enumerate(
         accuracy = 100 - rn.get_spec(name).paper.cifar10_error
         top.scatter([costs[name][index]], [accuracy], color=colour, label=family_name)
     top.set_title("the papers: CIFAR-10,\nfull schedules")
+    numbers = []  # (x, y, number): each network's number goes by its best run
     for number, runs_of_network in enumerate(networks.values(), start=1):
         for record in runs_of_network:
             x = record["params"] if index == 0 else record["flops_per_image"]
@@ -381,15 +421,8 @@ for column, (index, label) in enumerate(
             error = [[y - 100 * low], [100 * high - y]]
             colour = family(record["model"])[1]
             bottom.errorbar([x], [y], yerr=error, fmt="^", color=colour, alpha=0.7)
-        right = number % 2 == 1  # alternate sides, so that neighbours do not collide
-        bottom.annotate(
-            str(number),
-            (x, max(100 * r["test_acc"] for r in runs_of_network)),
-            textcoords="offset points",
-            xytext=(5 if right else -5, 0),
-            va="center",
-            ha="left" if right else "right",
-        )
+        numbers.append((x, max(100 * r["test_acc"] for r in runs_of_network), number))
+    label_points(bottom, numbers)
     runs_drawn = sum(len(v) for v in networks.values())
     shown = f"{runs_drawn} runs of {len(networks)} networks"
     bottom.set_title(f"ours: {shown},\nnumbered as in the table below")
@@ -399,9 +432,22 @@ for column, (index, label) in enumerate(
         ax.grid(alpha=0.3)
 axes[0, 0].set_ylabel("test accuracy (%)")
 axes[1, 0].set_ylabel("test accuracy (%)")
-handles, labels = axes[0, 0].get_legend_handles_labels()
-unique = dict(zip(labels, handles))
-fig.legend(unique.values(), unique.keys(), loc="outside lower center", ncols=4)
+# One entry per family drawn in either row (circles: the papers; triangles: ours).
+drawn = [family(name) for name in papers]
+drawn += [family(r["model"]) for runs in networks.values() for r in runs]
+handles = {
+    name: Line2D([], [], color=colour, marker="o", linestyle="", label=name)
+    for name, colour, _ in drawn
+}
+profiles = ", ".join(sorted({profile for _, profile, _ in networks}))
+ours = f"our runs: {'; '.join(datasets)}, profile {profiles}; {'; '.join(hardware)}"
+fig.legend(
+    handles=list(handles.values()),
+    loc="outside lower center",
+    ncols=4,
+    title=ours,
+    title_fontsize=9,
+)
 plt.show()
 
 # %% [markdown]
@@ -424,7 +470,10 @@ plt.show()
 # chapters add their runs when they run under `demo`, `fast` or `paper`; the
 # command line adds one with `--ledger results`. A single run's interval is
 # the test set's 95% Wilson interval; for several seeds, each seed's accuracy
-# is given, and their spread is what another seed might do. Records of kind
+# is given, and their spread is what another seed might do. The time per epoch
+# is each run's median over the epochs after the first, and for several seeds
+# the median over the seeds, so it can differ from the time a chapter quotes
+# for its own run (seed 0). Records of kind
 # `bench` (the GPU check's timed epochs) are not results and are left out, and
 # so are superseded records, listed below the table: the runs of an older recipe
 # of their profile, and runs made again later.
@@ -459,11 +508,6 @@ for number, ((network, profile_name, _), records) in enumerate(
         ]
     )
 headers = ["#", "network", "chapter", "run", "seeds", "test accuracy", "s / epoch"]
-current = [r for records in networks.values() for r in records]
-datasets = sorted({r["dataset"] for r in current})
-hardware = sorted(
-    {f"{r['hardware']['device']} × {r['hardware']['count']}" for r in current}
-)
 commits = sorted({r["git_commit"][:12] for r in current})
 caption = (
     f"{'; '.join(datasets)}, {current[0]['test_images']:,} test images; "
@@ -475,8 +519,8 @@ display(rn.Table(headers, rows, caption=caption))
 for record, why in superseded:
     kwargs = {k: v for k, v in record["model_kwargs"].items() if k != "num_classes"}
     name = rn.network_name(record["model"], kwargs)
-    print(f"superseded ({why}): {name}, {record['profile']}, seed {record['seed']}")
-    print(f"    {record['file']}")
+    print(f"superseded ({why}): {name}, {record['profile']}, seed {record['seed']},")
+    print(f"    recorded {record['created'][:10]}")
 
 # %% [markdown]
 # ## Other directions the survey lists
