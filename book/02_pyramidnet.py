@@ -38,7 +38,7 @@
 # %% [markdown]
 # > **Running this chapter.** In Colab, choose Runtime > Change runtime type > T4 GPU
 # > (the notebook asks for it); the chapter then runs the `fast` profile, not yet
-# > measured on a GPU. A CPU runs `demo`: the whole chapter took 11 minutes on 2 CPU
+# > measured on a GPU. A CPU runs `demo`: the whole chapter took 10 minutes on 2 CPU
 # > cores (measured; its last cell prints the time of the run shown here).
 
 # %%
@@ -300,7 +300,7 @@ rn.across_seeds(rn.load_ledger(), arms, profile.name)
 # The time per epoch shows the FLOPs difference of the table above: at the
 # same parameter count, PyramidNet's wider early units cost more compute per
 # image, and in the committed `demo` run an epoch took about twice as long
-# (44 s against 22 s on 2 CPU cores).
+# (40 s against 19 s on 2 CPU cores).
 #
 # **What the committed run shows.** PyramidNet-32 with $\alpha = 45$ ended
 # with a lower training loss (1.30 against 1.41) and a higher test accuracy,
@@ -675,9 +675,10 @@ for label, net in [
 #   FLOPs (0.18 against
 #   0.22 GFLOPs per image at depth 32), so it should be a little faster per epoch.
 # - *Cost (estimates, not measured).* Under `demo` on a 2-core CPU, the chapter's
-#   two runs took about 9 minutes (3 for the ResNet, 6 for the PyramidNet, whose
-#   epochs are slower); a multiplicative PyramidNet-32 run should take a little
-#   less than the additive one, so about 10 minutes for the pair. Under
+#   two runs trained for about 8 minutes (2.5 for the ResNet, 5.2 for the
+#   PyramidNet, whose epochs are slower: the sums of their epoch times); a
+#   multiplicative PyramidNet-32 run should take a little less than the additive
+#   one, so about 10 minutes for the pair. Under
 #   `fast` on a T4, assuming an effective 2 TFLOP/s: about 4 minutes per
 #   run at depth 32, 11 to 14 at depth 110 (0.67 and 0.81 GFLOPs per image).
 # - *Noise.* On `demo`'s 1,000 test images a single run's 95% (Wilson) interval is
