@@ -159,16 +159,20 @@ for stage_index, (ax, steps) in enumerate(zip(axes, steps_per_stage)):
         color="grey",
         ls="--",
         label="trunk branch",
+        zorder=3,  # over the mask's steps at the input resolution
     )
+    lowest = min(size for _, size in path)
     for position, (name, size) in enumerate(path):
+        below = size == lowest  # the bottom: its label goes under it
         ax.annotate(
             name.split(":")[0],
             (position, size),
             textcoords="offset points",
-            xytext=(0, 6),
-            ha="left",
-            fontsize=9,
-            rotation=60,
+            xytext=(0, -6 if below else 6),
+            ha="center",
+            va="top" if below else "bottom",
+            fontsize=8,
+            rotation=90,
         )
     sizes = [size for _, size in path]
     for size in {s for s in sizes[1:-1] if sizes.count(s) > 1}:
@@ -177,7 +181,7 @@ for stage_index, (ax, steps) in enumerate(zip(axes, steps_per_stage)):
     ax.set_xticks([])
     ax.set_yscale("log", base=2)
     ax.set_yticks([4, 8, 16, 32], ["4", "8", "16", "32"])
-    ax.set_ylim(3, 200)  # room for the labels above the 32×32 points
+    ax.set_ylim(1.4, 90)  # room for the labels above 32 and below 4
     ax.set_title(f"stage {stage_index + 1}: {path[0][1]}×{path[0][1]} input")
     ax.grid(alpha=0.3)
 axes[0].set_ylabel("resolution (H = W)")
@@ -407,7 +411,11 @@ ax.axhline(1, color="black", lw=0.8)
 ax.set_xticks(range(1, len(values) + 1))
 ax.set_xlabel("attention module")
 ax.set_ylabel("‖H(x)‖ / ‖T(x)‖")
-ax.set_title(f"Attention-{arch['depth']}, profile {profile.name!r}, 64 test images")
+hardware = next(iter(runs.values())).meta["hardware"]  # both ran on it
+ax.set_title(
+    f"Attention-{arch['depth']}, profile {profile.name!r}, 64 test images\n"
+    f"{data.name}, {hardware}"
+)
 ax.grid(alpha=0.3)
 ax.legend()
 plt.show()
@@ -472,7 +480,10 @@ for ax in axes.flat:
     ax.set_yticks([])
 for row in range(1, 4):
     axes[row, 0].set_ylabel(f"stage {row}")
-fig.suptitle(f"Soft masks of Attention-{arch['depth']} (ARL), profile {profile.name!r}")
+fig.suptitle(
+    f"Soft masks of Attention-{arch['depth']} (ARL), profile {profile.name!r}\n"
+    f"{data.name}, {hardware}"
+)
 plt.show()
 correct = sum(int(p) == int(data.test_labels[e]) for p, e in zip(predictions, examples))
 print(f"{correct} of these {shown} images are classified correctly;", end=" ")

@@ -291,7 +291,10 @@ ax.hist(active_depth, bins=range(blocks + 2), align="left", rwidth=0.85)
 ax.axvline(expected, color="black", ls="--", label=f"expected: {expected:.1f}")
 ax.set_xlabel(f"active blocks in a mini-batch (of {blocks})")
 ax.set_ylabel("mini-batches")
-ax.set_title(f"{len(active_depth):,} training mini-batches, profile {profile.name!r}")
+ax.set_title(
+    f"{len(active_depth):,} training mini-batches of {data.name}, "
+    f"profile {profile.name!r}"
+)
 ax.legend()
 plt.show()
 mean = sum(active_depth) / len(active_depth)
@@ -329,7 +332,11 @@ for name, model in trained.items():
     summary.append([name, f"{base:.1%}", f"{mean:.1%}", f"{max(errors):.1%}"])
 ax.set_xlabel("deleted block")
 ax.set_ylabel("test error (%)")
-ax.set_title(f"Deleting one block at test time, {data.name}, profile {profile.name!r}")
+hardware = runs[constant_name].meta["hardware"]
+ax.set_title(
+    f"Deleting one block at test time, {data.name}, profile {profile.name!r}\n"
+    f"{hardware}"
+)
 ax.grid(alpha=0.3)
 ax.legend()
 plt.show()
