@@ -181,7 +181,7 @@ for stage_index, (ax, steps) in enumerate(zip(axes, steps_per_stage)):
     ax.set_xticks([])
     ax.set_yscale("log", base=2)
     ax.set_yticks([4, 8, 16, 32], ["4", "8", "16", "32"])
-    ax.set_ylim(1.4, 90)  # room for the labels above 32 and below 4
+    ax.set_ylim(1.6, 80)  # room for the labels above 32 and below 4
     ax.set_title(f"stage {stage_index + 1}: {path[0][1]}×{path[0][1]} input")
     ax.grid(alpha=0.3)
 axes[0].set_ylabel("resolution (H = W)")
