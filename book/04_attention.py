@@ -37,7 +37,7 @@
 # %% [markdown]
 # > **Running this chapter.** In Colab, choose Runtime > Change runtime type > T4 GPU
 # > (the notebook asks for it); the chapter then runs the `fast` profile, not yet
-# > measured on a GPU. A CPU runs `demo`: the whole chapter took 14 minutes on 2 CPU
+# > measured on a GPU. A CPU runs `demo`: the whole chapter took 12 minutes on 2 CPU
 # > cores (measured; its last cell prints the time of the run shown here).
 
 # %%
@@ -720,9 +720,9 @@ check("attention.modules_per_stage", solution_modules_per_stage)
 #   for Attention-56, 4.31% against 7.18% for Attention-164). In the ratio plot, NAL's
 #   values should stay below 1 in every module and ARL's above.
 # - *Cost (estimates, not measured).* Under `demo` on a 2-core CPU, the chapter's
-#   Attention-56 pair ran at about 47 s per epoch and run on 250 images per class,
-#   about 13 minutes for both; Attention-92 has 1.75 times the FLOPs (0.42 against
-#   0.24 GFLOPs per image), so about 22 minutes for the pair. Under `fast` on a T4, assuming
+#   Attention-56 pair ran at about 40 s per epoch and run on 250 images per class,
+#   about 11 minutes for both; Attention-92 has 1.75 times the FLOPs (0.42 against
+#   0.24 GFLOPs per image), so about 19 minutes for the pair. Under `fast` on a T4, assuming
 #   an effective 2 TFLOP/s, about 7 minutes per Attention-92 run, more if the many
 #   small operations of the mask branch keep the GPU below that rate.
 # - *Noise.* On `demo`'s 1,000 test images, one run's 95% (Wilson) interval is

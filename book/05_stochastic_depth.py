@@ -266,12 +266,12 @@ print("on a TITAN X.")
 # depth, ResNet-32 reached 43.6% test accuracy against 55.7% at constant depth:
 # 12.1 points worse, well beyond the test set's noise (the 95% intervals do not
 # overlap). After 8 epochs on 4,500 images the regulariser only costs
-# accuracy. And an epoch took 77% of the constant-depth time, a saving of 23%:
+# accuracy. And an epoch took 78% of the constant-depth time, a saving of 22%:
 # less than the 27% that the active blocks alone predict (11 of 15 on average,
 # below), since the stem, the classifier, the data and the optimiser step do
-# not shrink, and close to the official README's 20%. Epoch times on a shared CPU vary:
-# in four executions of this chapter on this machine while we prepared it,
-# the ratio was 63%, 77%, 81% and 84%, so read the saving as somewhere between
+# not shrink, and close to the official README's 20%. Epoch times on a shared CPU
+# vary: in five executions of this chapter on this machine while we prepared it,
+# the ratio was 63%, 77%, 78%, 81% and 84%, so read the saving as somewhere between
 # a sixth and two fifths. (Differs from paper: our optimiser leaves a skipped
 # block's parameters alone in that step, since they get no gradient; the
 # official Torch code updates every parameter in every step, so a skipped
@@ -652,8 +652,8 @@ print(f"predicted saving there {(1 - c1202) * s1202:.1%}")
 #   depths are), so any difference in accuracy comes from *which* blocks are dropped.
 #   Repeat the lesion study on both and compare the first block.
 # - *Cost (estimates, not measured).* Under `demo` on a 2-core CPU the chapter's
-#   two runs took about 5 minutes in all (3 for the constant-depth run, 2.2 for
-#   the stochastic one), so the extra uniform run, which runs about as many blocks
+#   two runs took about 5 minutes in all (3.0 for the constant-depth run, 2.3
+#   for the stochastic one: the table's total times), so the extra uniform run, which runs about as many blocks
 #   as the linear one (11.25 against 11.0 expected), takes about 2.5 minutes. Under `fast` on a T4 (ResNet-110, 0.51 GFLOPs per image), assuming an
 #   effective 2 TFLOP/s, about 8 to 9 minutes for a constant-depth run and about
 #   three quarters of that with stochastic depth.
