@@ -36,7 +36,7 @@
 # %% [markdown]
 # > **Running this chapter.** In Colab, choose Runtime > Change runtime type > T4 GPU
 # > (the notebook asks for it); the chapter then runs the `fast` profile, not yet
-# > measured on a GPU. A CPU runs `demo`: the whole chapter took 6 minutes on 2 CPU
+# > measured on a GPU. A CPU runs `demo`: the whole chapter took 5 minutes on 2 CPU
 # > cores (measured; its last cell prints the time of the run shown here).
 
 # %%
@@ -283,8 +283,10 @@ rn.results_table(runs)
 # at epoch 6, where its validation accuracy (54.6% on 500 images) matched the
 # plain network's, and its test accuracy fell short of its validation accuracy
 # by 6 points, more than for the other two; at this scale one seed of one
-# split decides a lot. The cost is clearer: SE took 1.3 times and CBAM about 2
-# times the plain network's time per epoch, for 0.01% and 1.0% more FLOPs. On a
+# split decides a lot. The cost is clearer: SE took 1.2 times and CBAM 1.8
+# times the plain network's time per epoch, for 0.01% and 1.0% more FLOPs (in
+# three executions of this chapter on this machine, 1.15 to 1.3 times for SE and
+# 1.7 to 2.0 for CBAM). On a
 # CPU the gates cost more time than their FLOPs suggest: they are many small,
 # memory-bound operations.
 #
