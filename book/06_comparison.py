@@ -57,9 +57,10 @@ from IPython.display import display
 from matplotlib.lines import Line2D
 
 import resnotes as rn
+from resnotes.evidence import network_kwargs
 from resnotes.models.preact_resnet import PreActResNet
 from resnotes.models.se_cbam import CBAM, SqueezeExcitation, preact_resnet_attention
-from resnotes.report import wilson_interval
+from resnotes.report import accuracy_with_interval, wilson_interval
 
 profile = rn.start_chapter()
 ledger = rn.load_ledger()
@@ -118,8 +119,8 @@ def figures(params, c10, c100):
 
 def measured(model_name):
     def own(r):  # the paper's network itself, not a smaller version of it
-        kwargs = {k: v for k, v in r["model_kwargs"].items() if k != "num_classes"}
-        return kwargs in ({}, rn.get_spec(model_name).kwargs)
+        paper = network_kwargs(model_name, {})
+        return network_kwargs(model_name, r["model_kwargs"]) == paper
 
     runs = [r for r in ledger if r["model"] == model_name and r["kind"] == "train"]
     runs = [r for r in runs if own(r)]
@@ -347,8 +348,7 @@ for record in (r for r in ledger if r["kind"] == "train"):  # oldest first
     if record["profile"] != "custom" and recipe(record) != profile_recipe(record):
         superseded.append((record, "an older recipe of its profile"))
         continue
-    kwargs = {k: v for k, v in record["model_kwargs"].items() if k != "num_classes"}
-    network = rn.network_name(record["model"], kwargs)
+    network = rn.network_name(record["model"], record["model_kwargs"])
     key = (network, record["profile"], record["dataset"], record["seed"])
     if key in latest:
         superseded.append((latest[key], "run again later"))
@@ -484,8 +484,7 @@ plt.show()
 # %% tags=["nbval-ignore-output"]
 def accuracies(records):
     if len(records) == 1:
-        low, high = wilson_interval(records[0]["test_acc"], records[0]["test_images"])
-        return f"{records[0]['test_acc']:.1%} ({100 * low:.1f}–{100 * high:.1f})"
+        return accuracy_with_interval(records[0]["test_acc"], records[0]["test_images"])
     each = ", ".join(f"{100 * r['test_acc']:.1f}" for r in records)
     mean = 100 * sum(r["test_acc"] for r in records) / len(records)
     return f"{each} (mean {mean:.1f})"
@@ -519,8 +518,7 @@ caption = (
 )
 display(rn.Table(headers, rows, caption=caption))
 for record, why in superseded:
-    kwargs = {k: v for k, v in record["model_kwargs"].items() if k != "num_classes"}
-    name = rn.network_name(record["model"], kwargs)
+    name = rn.network_name(record["model"], record["model_kwargs"])
     print(f"superseded ({why}): {name}, {record['profile']}, seed {record['seed']},")
     print(f"    recorded {record['created'][:10]}")
 

@@ -15,7 +15,7 @@ import math
 from collections import defaultdict
 from typing import Any
 
-from .report import LINE_WIDTH, Table, wilson_interval, wrap
+from .report import LINE_WIDTH, Table, wrap
 
 
 def two_proportion_p(a: float, n_a: int, b: float, n_b: int) -> float:
@@ -40,14 +40,8 @@ def compare(runs, a: str, b: str) -> str:
     gap = 100 * (ha.test_acc - hb.test_acc)
     p = two_proportion_p(ha.test_acc, n_a, hb.test_acc, n_b)
     p_text = f"p = {p:.2g}" if p >= 0.001 else "p < 0.001"
-    if p < 0.05:
-        verdict = (
-            f"beyond the test set's sampling noise ({p_text}, two-proportion test)"
-        )
-    else:
-        verdict = (
-            f"within the test set's sampling noise ({p_text}, two-proportion test)"
-        )
+    side = "beyond" if p < 0.05 else "within"
+    verdict = f"{side} the test set's sampling noise ({p_text}, two-proportion test)"
     first = f"{a} against {b}: {gap:+.1f} points of test accuracy;"
     if len(first) > LINE_WIDTH:
         first = f"{a} against {b}:\n    {gap:+.1f} points of test accuracy;"
@@ -179,11 +173,3 @@ def _stats(values: list[float | None], sign: bool = False) -> list[str]:
     )
     mean_text = f"{mean:+.1f}" if sign else f"{mean:.1f}"
     return [mean_text, f"{sd:.1f}" if sd == sd else ""]
-
-
-def accuracy_text(record: dict) -> str:
-    """'57.1% (54.0–60.1)': a record's test accuracy and its 95% Wilson interval."""
-    if record["test_images"] is None:
-        return f"{record['test_acc']:.1%} (test images not recorded)"
-    low, high = wilson_interval(record["test_acc"], record["test_images"])
-    return f"{record['test_acc']:.1%} ({100 * low:.1f}–{100 * high:.1f})"

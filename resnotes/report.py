@@ -177,10 +177,13 @@ def wilson_interval(accuracy: float, n: int, z: float = 1.96) -> tuple[float, fl
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
-def accuracy_with_interval(history) -> str:
-    """'57.1% (54.0–60.1)': a run's test accuracy and its 95% Wilson interval."""
-    low, high = wilson_interval(history.test_acc, history.meta["test_images"])
-    return f"{history.test_acc:.1%} ({100 * low:.1f}–{100 * high:.1f})"
+def accuracy_with_interval(accuracy: float, n: int | None) -> str:
+    """'57.1% (54.0–60.1)': a test accuracy on ``n`` images and its 95% Wilson
+    interval."""
+    if n is None:
+        return f"{accuracy:.1%} (test images not recorded)"
+    low, high = wilson_interval(accuracy, n)
+    return f"{accuracy:.1%} ({100 * low:.1f}–{100 * high:.1f})"
 
 
 def results_table(runs, extra: dict[str, dict[str, Any]] | None = None) -> Table:
@@ -208,7 +211,7 @@ def results_table(runs, extra: dict[str, dict[str, Any]] | None = None) -> Table
             name,
             h.meta["params"],
             f"{h.best_val_acc:.1%}",
-            accuracy_with_interval(h),
+            accuracy_with_interval(h.test_acc, h.meta["test_images"]),
             f"{h.steady('seconds'):.1f} s",
             *(extra[col].get(name, "") for col in extra),
         ]

@@ -95,6 +95,15 @@ def test_an_install_of_anything_but_the_release_is_reported(tmp_path):
     assert any(p.startswith("README.md: resnotes==0.1.0 pinned") for p in problems)
 
 
+def test_the_release_pin_at_the_end_of_a_sentence_is_not_reported(tmp_path):
+    """The full stop after `pip install resnotes==0.3.0.` is not part of the pin."""
+    root = copy_project(tmp_path)
+    readme = root / "README.md"
+    version = colab.load_settings(root).version
+    readme.write_text(readme.read_text() + f"\nThen run pip install resnotes=={version}.\n")
+    assert colab.check(root) == []
+
+
 def test_a_bad_repository_url_is_an_error(tmp_path):
     root = copy_project(tmp_path)
     move_repository(root, "https://gitlab.com/someone/book")

@@ -21,7 +21,7 @@ from conftest import real_cifar10_available  # noqa: E402
 @pytest.mark.slow
 @pytest.mark.skipif(not os.environ.get("RESNOTES_DATA"), reason="needs RESNOTES_DATA: the emulation is offline")
 def test_every_chapter_runs_from_the_wheel_in_an_empty_folder(tmp_path):
-    assert real_cifar10_available()
+    assert real_cifar10_available(), "RESNOTES_DATA holds no CIFAR-10 copy that load_cifar can read"
     notebooks = sorted((ROOT / "book").glob("[0-9][0-9]_*.ipynb"))
     problems = emulate_colab.emulate(notebooks, tmp_path)
     assert problems == [], "\n".join(problems)

@@ -46,7 +46,7 @@ BADGE_LINE = re.compile(
 )
 COLAB_LINK = re.compile(r"https://colab\.research\.google\.com/github/[^\s)\"'>\]]+")
 GIT_INSTALL = re.compile(r"git\+https://github\.com/[^\s)\"'>\]]+")
-PIN = re.compile(r"\bresnotes==[0-9][\w.+-]*")
+PIN = re.compile(r"\bresnotes==[0-9][\w.+-]*[\w+]")  # not a full stop after it
 INSTALL_MARK = '"google.colab" in sys.modules'
 NOTE_MARK = "> **Running this chapter.**"
 # Chapters that train nothing: any Colab runtime will do, so they do not ask for a

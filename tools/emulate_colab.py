@@ -11,12 +11,20 @@ What differs between "my checkout" and "Colab", emulated one by one:
   install cell must install it, with ``pip`` pointed at the wheelhouse
   (``PIP_NO_INDEX``, ``PIP_FIND_LINKS``), so the pin must resolve. torch and
   the other dependencies are taken from this Python's site-packages, as Colab
-  has them preinstalled.
+  has them preinstalled. What this cannot show: the wheel is built from the
+  checkout, whose version the pin is generated from, so the pin always finds it
+  here. Whether that version is on the package index, and is this checkout, only
+  a release can tell (CONTRIBUTING.md, "Releasing").
 - **Colab is detected as Colab.** A stand-in ``google.colab`` module is imported
   at start-up, as Colab imports its own.
 - **The notebook is alone in an empty folder**, as ``/content`` is: a chapter
   that reads a file of the checkout fails.
-- **No network**: only the offline data (``RESNOTES_DATA``) and the wheelhouse.
+- **No network, and none of this machine's settings.** The kernel gets a minimal
+  environment (no ``RESNOTES_DATA``, no ``RESNOTES_RESULTS``, no virtual
+  environment of ours). Where Colab's first chapter would download CIFAR-10
+  into ``./data``, the offline copy named by ``RESNOTES_DATA`` is linked there,
+  so the chapter finds it where a download would have put it. One departure,
+  for speed: every chapter shares one decoded-image cache.
 
 Every chapter then runs under the ``smoke`` profile; any error fails. Chapter 6
 must show the committed ledger (from the wheel), and every chapter must have
@@ -36,6 +44,7 @@ import tempfile
 import time
 import zipfile
 from pathlib import Path
+from unittest import mock
 
 ROOT = Path(__file__).resolve().parent.parent
 STAND_IN = '"""A stand-in for Colab\'s own module (tools/emulate_colab.py)."""\n'
@@ -149,8 +158,9 @@ def kernel_spec(jupyter_path: Path, python: Path) -> str:
     return "colab-emulation"
 
 
-def run_chapter(notebook: Path, work: Path, kernel: str, env: dict) -> dict:
-    """Execute ``notebook`` alone in an empty folder; what it showed."""
+def run_chapter(notebook: Path, work: Path, kernel: str, env: dict, data: Path) -> dict:
+    """Execute ``notebook`` alone in an empty folder, with ``data`` linked as its
+    ``./data``; what it showed."""
     import nbformat
     from nbclient import NotebookClient
 
@@ -158,10 +168,9 @@ def run_chapter(notebook: Path, work: Path, kernel: str, env: dict) -> dict:
     folder.mkdir(parents=True)
     copy = folder / notebook.name
     shutil.copy(notebook, copy)
+    (folder / "data").symlink_to(data, target_is_directory=True)
     nb = nbformat.read(copy, as_version=4)
     nb.cells.append(nbformat.v4.new_code_cell(CHECK_CELL))
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
     start = time.monotonic()
     try:
         NotebookClient(
@@ -169,12 +178,8 @@ def run_chapter(notebook: Path, work: Path, kernel: str, env: dict) -> dict:
             kernel_name=kernel,
             timeout=900,
             resources={"metadata": {"path": str(folder)}},
-        ).execute()
+        ).execute(env=env)  # the kernel's whole environment
     finally:
-        for key, value in saved.items():
-            os.environ.pop(key, None) if value is None else os.environ.__setitem__(
-                key, value
-            )
         (work / "executed").mkdir(exist_ok=True)
         nbformat.write(nb, work / "executed" / notebook.name)
     text = "\n".join(
@@ -184,7 +189,7 @@ def run_chapter(notebook: Path, work: Path, kernel: str, env: dict) -> dict:
         if cell.cell_type == "code"
         for out in cell.get("outputs", [])
     )
-    others = [p.name for p in folder.iterdir() if p.name != notebook.name]
+    others = [p.name for p in folder.iterdir() if p.name not in (notebook.name, "data")]
     return {
         "seconds": round(time.monotonic() - start, 1),
         "text": text,
@@ -204,17 +209,19 @@ def emulate(notebooks: list[Path], work: Path) -> list[str]:
             "set RESNOTES_DATA to an offline CIFAR-10 copy: the emulation has no "
             "network"
         )
-    env = {
-        "PIP_NO_INDEX": "1",
-        "PIP_FIND_LINKS": str(wheelhouse),
-        "PIP_DISABLE_PIP_VERSION_CHECK": "1",
-        "JUPYTER_PATH": str(work / "jupyter"),
-        "RESNOTES_PROFILE": "smoke",
-        "RESNOTES_PROGRESS": "0",
-        "RESNOTES_DATA": data,
-        "RESNOTES_CACHE_DIR": str(work / "cache"),
-        "PYTHONPATH": "",
-    }
+    # The kernel's whole environment: what a shell needs, and what Colab would set.
+    kept = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR")
+    env = {k: os.environ[k] for k in kept if k in os.environ}
+    env.update(
+        {
+            "PIP_NO_INDEX": "1",
+            "PIP_FIND_LINKS": str(wheelhouse),
+            "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+            "RESNOTES_PROFILE": "smoke",
+            "RESNOTES_PROGRESS": "0",
+            "RESNOTES_CACHE_DIR": str(work / "cache"),
+        }
+    )
     committed = len(list((ROOT / "results").glob("*.json")))
     print(
         f"wheel {wheel.name}; environment {work / 'venv'}; {committed} committed "
@@ -223,7 +230,9 @@ def emulate(notebooks: list[Path], work: Path) -> list[str]:
     problems = []
     for notebook in notebooks:
         try:
-            seen = run_chapter(notebook, work, kernel, env)
+            # JUPYTER_PATH: where this process (nbclient) finds the kernel's spec
+            with mock.patch.dict(os.environ, {"JUPYTER_PATH": str(work / "jupyter")}):
+                seen = run_chapter(notebook, work, kernel, env, Path(data))
         except Exception as exc:  # noqa: BLE001 - report every chapter
             problems.append(
                 f"{notebook.name}: {type(exc).__name__}: {str(exc)[-1500:]}"

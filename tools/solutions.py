@@ -116,8 +116,9 @@ def write(root: Path = ROOT) -> list[Path]:
             ]
             nb.cells[code].metadata["tags"] = sorted(set(tags) | {"remove-cell"})
         before, after = py.read_text(), jupytext.writes(nb, fmt="py:percent")
-        changed += [py] if after != before else []
-        py.write_text(after)
+        if after != before:  # an untouched file keeps its time for jupytext --sync
+            py.write_text(after)
+            changed.append(py)
     return changed
 
 
