@@ -26,27 +26,23 @@ def _on_sigterm(signum, frame):
     raise Terminated
 
 
+def _stop_before_main(signum, frame):
+    terminated = signum == signal.SIGTERM
+    how = "Stopped by SIGTERM" if terminated else "Interrupted"
+    print(f"\n{how} before training started; nothing was written.", file=sys.stderr)
+    sys.stderr.flush()
+    os._exit(143 if terminated else 130)
+
+
 def end_quietly_on_interrupt() -> None:
     """Ctrl-C or SIGTERM before ``main`` runs (during the imports): a one-line message
     and exit status 130 or 143, instead of a traceback, since nothing was written
-    yet."""
-    signal.signal(signal.SIGTERM, _on_sigterm)
-    default_hook = sys.excepthook
-
-    def hook(kind, value, traceback):
-        if issubclass(kind, KeyboardInterrupt):
-            how = (
-                "Stopped by SIGTERM" if issubclass(kind, Terminated) else "Interrupted"
-            )
-            print(
-                f"\n{how} before training started; nothing was written.",
-                file=sys.stderr,
-            )
-            sys.stderr.flush()
-            os._exit(143 if issubclass(kind, Terminated) else 130)
-        default_hook(kind, value, traceback)
-
-    sys.excepthook = hook
+    yet. The handler exits at once: an exception raised inside a library's import
+    can be swallowed there, leaving a half-imported module that fails later. An
+    ignored SIGINT (a background job's) stays ignored."""
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        signal.signal(signal.SIGINT, _stop_before_main)
+    signal.signal(signal.SIGTERM, _stop_before_main)
 
 
 def at_least(minimum: int, below: int | None = None, below_label: str = ""):
@@ -217,6 +213,8 @@ def _model_args(parser, name: str, pairs) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
+    if signal.getsignal(signal.SIGINT) is _stop_before_main:
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # KeyboardInterrupt
     signal.signal(signal.SIGTERM, _on_sigterm)
     parser = build_parser()
     args = parser.parse_args(argv)
