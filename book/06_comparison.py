@@ -284,10 +284,10 @@ rn.results_table(runs)
 # at epoch 6, where its validation accuracy (54.6% on 500 images) matched the
 # plain network's, and its test accuracy fell short of its validation accuracy
 # by 6 points, more than for the other two; at this scale one seed of one
-# split decides a lot. The cost is clearer: SE took 1.2 times and CBAM 1.8
+# split decides a lot. The cost is clearer: SE took 1.2 times and CBAM 1.6
 # times the plain network's time per epoch, for 0.01% and 1.0% more FLOPs (in
-# three executions of this chapter on this machine, 1.15 to 1.3 times for SE and
-# 1.7 to 2.0 for CBAM). On a
+# four executions of this chapter on this machine, 1.15 to 1.3 times for SE and
+# 1.6 to 2.0 for CBAM). On a
 # CPU the gates cost more time than their FLOPs suggest: they are many small,
 # memory-bound operations.
 #
