@@ -114,3 +114,60 @@ def test_a_solution_without_a_check_is_also_kept_in_its_dropdown():
         "nb: cell 1 (a solution) is not tagged remove-cell",
         "nb: cell 0: the dropdown's copy of cell 1 is stale",
     ]
+
+
+# The pairing check (tools/check_pairs.py), which CI runs instead of a byte diff.
+from check_pairs import compare as compare_pair  # noqa: E402
+
+
+def copy_pair(tmp_path: Path, name: str = "01_residual_unit") -> Path:
+    for suffix in (".ipynb", ".py"):
+        (tmp_path / f"{name}{suffix}").write_bytes((ROOT / "book" / f"{name}{suffix}").read_bytes())
+    return tmp_path / f"{name}.ipynb"
+
+
+def test_every_committed_pair_is_in_sync():
+    for path in sorted((ROOT / "book").glob("*.ipynb")):
+        assert compare_pair(path) == [], path.name
+
+
+def test_metadata_a_newer_tool_writes_does_not_unpair(tmp_path):
+    """A new jupytext, nbformat or ipykernel rewrites versions and ids, not the book."""
+    ipynb = copy_pair(tmp_path)
+    py = ipynb.with_suffix(".py")
+    header, body = py.read_text().split("# ---\n\n", 1)
+    header = header.replace("format_version: '1.3'", "format_version: '1.9'")
+    header = header.replace("format_name: percent", "format_name: percent\n#       jupytext_version: 99.1.0")
+    header = header.replace("display_name: Python 3 (ipykernel)", "display_name: Python 3.14 (ipykernel 9)")
+    py.write_text(header + "# ---\n\n" + body)
+    nb = json.loads(ipynb.read_text())
+    nb["nbformat_minor"] = 9
+    nb["metadata"]["language_info"]["version"] = "3.99.0"
+    nb["metadata"]["kernelspec"]["display_name"] = "Python 3 (a kernel of 2030)"
+    for index, cell in enumerate(nb["cells"]):
+        cell["id"] = f"new-id-{index}"
+        cell["metadata"]["execution"] = {"iopub.status.busy": "2030-01-01T00:00:00Z"}
+    ipynb.write_text(json.dumps(nb, indent=2))
+    assert "jupytext_version: 99.1.0" in py.read_text()
+    assert compare_pair(ipynb) == []
+
+
+def test_an_unsynced_edit_is_a_difference(tmp_path):
+    ipynb = copy_pair(tmp_path)
+    py = ipynb.with_suffix(".py")
+    py.write_text(py.read_text().replace("# Every network in this book", "# Every NETWORK in this book", 1))
+    assert compare_pair(ipynb) == [f"{py}: cell 0: its source differs from {ipynb.name}'s"]
+    nb = json.loads(ipynb.read_text())
+    code = next(i for i, c in enumerate(nb["cells"]) if c["cell_type"] == "code")
+    nb["cells"][code]["metadata"]["tags"] = ["a-new-tag"]
+    ipynb.write_text(json.dumps(nb))
+    assert f"{py}: cell {code}: its metadata differs from {ipynb.name}'s" in compare_pair(ipynb)
+    nb["cells"].append({"cell_type": "markdown", "metadata": {}, "source": "new"})
+    ipynb.write_text(json.dumps(nb))
+    assert any("cells, against" in p for p in compare_pair(ipynb))
+
+
+def test_the_pairs_headers_do_not_record_the_jupytext_version():
+    for py in sorted((ROOT / "book").glob("*.py")):
+        header = py.read_text().split("# ---", 2)[1]
+        assert not [line for line in header.splitlines() if line.strip("# ").startswith("jupytext_version:")], py.name

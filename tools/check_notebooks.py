@@ -14,7 +14,7 @@ For every notebook (all of book/ when none is named) it checks that:
   book's column.
 
 It prints one line per problem and exits 1 if there is any. ``.ci/run`` runs
-it, and ``jupytext --sync`` followed by ``git diff`` checks the pairs' content.
+it, and ``tools/check_pairs.py`` checks the pairs' content.
 """
 
 from __future__ import annotations

@@ -22,7 +22,8 @@ checks (``--write`` rewrites the ``.py`` side):
 - the notebook metadata Colab reads to choose the runtime: ``accelerator: GPU``
   and ``colab.gpuType: T4``, except for the chapters in ``CPU_CHAPTERS``, and a
   Jupytext ``notebook_metadata_filter`` that keeps those keys in the py:percent
-  header, so that ``jupytext --sync`` round-trips them.
+  header, so that ``jupytext --sync`` round-trips them, and drops the Jupytext
+  version from it, so that a new Jupytext release rewrites no header.
 
 ``--check`` also reports a missing "Running this chapter" note (written by hand:
 it states measured times), any Colab link in ``book/``, ``README.md`` or
@@ -53,7 +54,13 @@ NOTE_MARK = "> **Running this chapter.**"
 # GPU (which would spend the reader's GPU quota on a page of tables).
 CPU_CHAPTERS = {"07_reproducing"}
 GPU_METADATA = {"accelerator": "GPU", "gpuType": "T4"}
-METADATA_FILTER_KEYS = ("accelerator", "colab")
+# The keys the py:percent header keeps, and the one it drops: the Jupytext
+# version, so that a new Jupytext release does not rewrite every header.
+METADATA_FILTER_KEYS = (
+    "accelerator",
+    "colab",
+    "-jupytext.text_representation.jupytext_version",
+)
 MAX_CODE_LINE = 88
 
 
@@ -218,8 +225,7 @@ def check_notebook(nb: dict, name: str, where: str, settings: Settings) -> list[
     missing = [key for key in METADATA_FILTER_KEYS if key not in kept]
     if missing:
         problems.append(
-            f"{where}: jupytext.notebook_metadata_filter does not keep "
-            f"{', '.join(missing)}"
+            f"{where}: jupytext.notebook_metadata_filter lacks {', '.join(missing)}"
         )
     return problems
 
