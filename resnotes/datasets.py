@@ -277,6 +277,15 @@ class CifarData:
             digest.update(tensor.contiguous().numpy().data)
         return digest.hexdigest()[:32]
 
+    def test_fingerprint(self) -> str:
+        """A digest of the test images and labels, in order: two runs can be
+        paired image by image exactly when theirs agree."""
+        digest = hashlib.sha256()
+        for tensor in (self.test_images, self.test_labels):
+            digest.update(str(tuple(tensor.shape)).encode())
+            digest.update(tensor.contiguous().numpy().data)
+        return digest.hexdigest()[:32]
+
     def describe(self) -> str:
         return (
             f"{self.name}, {self.source}: {len(self.train_labels):,} train / "

@@ -1,52 +1,284 @@
-"""What the runs allow us to say: whether a difference is beyond the test set's
-sampling noise, how it varies from seed to seed, and the ledger as a table of
-networks a reader can compare.
+"""What the runs allow us to say: whether two networks differ on the test images
+they were both scored on, whether that holds from seed to seed, and the ledger
+as a table of networks a reader can compare.
 
-One run answers one question only: would the same trained networks rank the
-same way on other test images? ``compare`` tests that (a two-proportion test).
-Whether another seed (other initial weights, another data order, another
-subset) would rank them the same way, one run cannot say: ``across_seeds``
-shows the runs of several seeds side by side.
+Two runs scored on the same test images are *paired*: what matters is the
+images on which they disagree. ``mcnemar`` tests that (McNemar's exact test, the
+binomial test on the discordant images, which Dietterich (1998) recommends for
+comparing two classifiers on one test set) and gives an interval for the paired
+difference of accuracy. It needs each run's per-image correctness, which
+``fit`` keeps (``History.test_correct``) and a ledger record carries
+(``test_correct``, with a fingerprint of the test set, ``test_set``).
+
+One pair of runs answers one question only: would these two trained networks
+rank the same way on other test images? Whether another seed (other initial
+weights, another data order, another subset) would, ``over_seeds`` answers from
+the paired differences of several seeds: their mean with a t interval, and how
+many seeds favour each network.
 """
 
 from __future__ import annotations
 
 import math
 from collections import defaultdict
+from dataclasses import dataclass
 from typing import Any
 
-from .report import LINE_WIDTH, Table, wrap
+import numpy as np
+
+from .report import Table, wrap
+
+CONFIDENCE = 0.95
 
 
-def two_proportion_p(a: float, n_a: int, b: float, n_b: int) -> float:
-    """Two-sided p-value of a two-proportion z-test of accuracies ``a`` on ``n_a``
-    images and ``b`` on ``n_b``. On the same test images it is conservative: the
-    two networks' errors are correlated, which this test ignores."""
-    pooled = (a * n_a + b * n_b) / (n_a + n_b)
-    spread = math.sqrt(pooled * (1 - pooled) * (1 / n_a + 1 / n_b))
-    if spread == 0:
-        return 1.0 if a == b else 0.0
-    z = abs(a - b) / spread
-    return math.erfc(z / math.sqrt(2))
+# ------------------------------------------------ per-image correctness as bits
+
+
+def pack_correct(correct) -> str:
+    """Per-image correctness (booleans in test-set order) as a hex string: the bits
+    packed by ``numpy.packbits`` in big-endian bit order, the last byte padded with
+    zeros (2,500 characters for 10,000 images)."""
+    bits = np.asarray(correct, dtype=bool).reshape(-1)
+    return np.packbits(bits, bitorder="big").tobytes().hex()
+
+
+def unpack_correct(text: str, n: int) -> np.ndarray:
+    """The ``n`` booleans ``pack_correct`` packed into ``text``; ``ValueError`` when
+    the text is not hex of exactly the right length with zero padding."""
+    if not isinstance(text, str) or len(text) != 2 * math.ceil(n / 8):
+        raise ValueError(
+            f"per-image correctness of {n:,} images must be "
+            f"{2 * math.ceil(n / 8):,} hex characters"
+        )
+    try:
+        raw = np.frombuffer(bytes.fromhex(text), dtype=np.uint8)
+    except ValueError:
+        raise ValueError("per-image correctness must be hex digits") from None
+    bits = np.unpackbits(raw, bitorder="big").astype(bool)
+    if bits[n:].any():
+        raise ValueError("per-image correctness has set bits past its last image")
+    return bits[:n]
+
+
+def correctness(run) -> np.ndarray:
+    """A run's per-image test correctness as booleans: from an array or list, from a
+    ledger record (``test_correct``, ``test_images``) or from a ``History``."""
+    if isinstance(run, dict):
+        if run.get("test_correct") is None:
+            raise ValueError(
+                f"the record of {run.get('model', 'a run')} (seed {run.get('seed')}) "
+                "keeps no per-image correctness: it cannot be paired"
+            )
+        return unpack_correct(run["test_correct"], run["test_images"])
+    if hasattr(run, "meta") and hasattr(run, "test_correct"):
+        if run.test_correct is None:
+            raise ValueError(
+                f"the run of {run.meta.get('model', 'a model')} keeps no per-image "
+                "correctness: it cannot be paired"
+            )
+        return unpack_correct(run.test_correct, run.meta["test_images"])
+    return np.asarray(run, dtype=bool).reshape(-1)
+
+
+def _test_set(run) -> str | None:
+    if isinstance(run, dict):
+        return run.get("test_set")
+    if hasattr(run, "meta"):
+        return run.meta.get("test_set")
+    return None
+
+
+# ------------------------------------------------------------ the paired tests
+
+
+def _binomial_two_sided(k: int, n: int) -> float:
+    """Exact two-sided p-value of ``k`` successes in ``n`` trials at probability 1/2
+    (``scipy.stats.binomtest``)."""
+    from scipy.stats import binomtest
+
+    return 1.0 if n == 0 else float(binomtest(k, n, 0.5).pvalue)
+
+
+@dataclass(frozen=True)
+class Paired:
+    """Two runs on the same ``n`` test images: ``a_only`` images only the first got
+    right, ``b_only`` only the second; the accuracy difference (first minus
+    second, a fraction), its interval, and McNemar's exact two-sided p-value."""
+
+    n: int
+    a_only: int
+    b_only: int
+    difference: float
+    low: float
+    high: float
+    p: float
+    confidence: float = CONFIDENCE
+
+    @property
+    def discordant(self) -> int:
+        return self.a_only + self.b_only
+
+    def p_text(self) -> str:
+        return f"p = {self.p:.2g}" if self.p >= 0.001 else "p < 0.001"
+
+    def __str__(self) -> str:
+        return (
+            f"{100 * self.difference:+.2f} points on {self.n:,} images "
+            f"({100 * self.confidence:.0f}% interval {100 * self.low:+.2f} to "
+            f"{100 * self.high:+.2f}); {self.a_only} images right only in the "
+            f"first, {self.b_only} only in the second: McNemar's exact test "
+            f"{self.p_text()}"
+        )
+
+
+def mcnemar(a, b, confidence: float = CONFIDENCE) -> Paired:
+    """McNemar's exact test of two runs scored on the same test images.
+
+    ``a`` and ``b`` are per-image correctness (boolean arrays in test-set order),
+    ledger records or ``History`` objects that keep it; records or histories
+    scored on different test sets (their ``test_set`` fingerprints differ) are
+    refused. The p-value is the exact two-sided binomial test of the discordant
+    images at 1/2 (``scipy.stats.binomtest``). The interval for the paired
+    difference of accuracy is Agresti and Min's (2005): the Wald interval after
+    adding half an image to each cell of the 2x2 table, which stays honest when
+    few images are discordant."""
+    from scipy.stats import norm
+
+    sets = {_test_set(a), _test_set(b)} - {None}
+    if len(sets) > 1:
+        raise ValueError(
+            "the two runs were scored on different test sets (their test_set "
+            "fingerprints differ): they cannot be paired"
+        )
+    x, y = correctness(a), correctness(b)
+    if x.shape != y.shape:
+        raise ValueError(
+            f"the two runs were scored on {len(x):,} and {len(y):,} test images: "
+            "a paired test needs the same images"
+        )
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence!r}")
+    n = len(x)
+    a_only, b_only = int((x & ~y).sum()), int((~x & y).sum())
+    k = min(a_only, b_only)
+    p = _binomial_two_sided(k, a_only + b_only)
+    m, u, v = n + 2, a_only + 0.5, b_only + 0.5
+    centre = (u - v) / m
+    spread = math.sqrt(max(0.0, (u + v) - (u - v) ** 2 / m)) / m
+    z = float(norm.ppf(0.5 + confidence / 2))
+    return Paired(
+        n=n,
+        a_only=a_only,
+        b_only=b_only,
+        difference=(a_only - b_only) / n if n else 0.0,
+        low=max(-1.0, centre - z * spread),
+        high=min(1.0, centre + z * spread),
+        p=p,
+        confidence=confidence,
+    )
+
+
+@dataclass(frozen=True)
+class OverSeeds:
+    """The paired accuracy differences (first network minus second, fractions) of
+    the same seeds: their mean, a t interval and the two-sided one-sample t-test's
+    p-value (both NaN with fewer than 2 seeds), how many seeds favour each, and each
+    seed's McNemar test."""
+
+    seeds: tuple[int, ...]
+    per_seed: tuple[Paired, ...]
+    mean: float
+    low: float
+    high: float
+    p: float
+    favour_a: int
+    favour_b: int
+    confidence: float = CONFIDENCE
+
+    @property
+    def differences(self) -> tuple[float, ...]:
+        return tuple(r.difference for r in self.per_seed)
+
+    def __str__(self) -> str:
+        k = len(self.seeds)
+        if k < 2:
+            interval = "no interval from one seed"
+        else:
+            p = f"p = {self.p:.2g}" if self.p >= 0.001 else "p < 0.001"
+            interval = (
+                f"{100 * self.confidence:.0f}% t interval {100 * self.low:+.2f} to "
+                f"{100 * self.high:+.2f}, paired t-test {p}"
+            )
+        ties = k - self.favour_a - self.favour_b
+        tie_text = f", {ties} tied" if ties else ""
+        return (
+            f"mean paired difference {100 * self.mean:+.2f} points over {k} seeds "
+            f"({interval}); {self.favour_a} of {k} seeds favour the first, "
+            f"{self.favour_b} the second{tie_text}"
+        )
+
+
+def over_seeds(pairs, confidence: float = CONFIDENCE) -> OverSeeds:
+    """The comparison of two networks over seeds, seed by seed.
+
+    ``pairs`` maps a seed to the two runs of that seed (first network, second
+    network), as ``mcnemar`` takes them. Each seed's runs are paired on their test
+    images; the mean of the per-seed differences gets a t interval with k - 1
+    degrees of freedom (``scipy.stats.t``)."""
+    from scipy import stats
+
+    if not pairs:
+        raise ValueError("over_seeds needs the runs of at least one seed")
+    seeds = tuple(sorted(pairs))
+    per_seed = tuple(mcnemar(*pairs[s], confidence=confidence) for s in seeds)
+    d = np.array([r.difference for r in per_seed])
+    mean, k = float(d.mean()), len(d)
+    low = high = p = float("nan")
+    if k >= 2:
+        sd = float(d.std(ddof=1))
+        if sd == 0:
+            low = high = mean
+            p = 1.0 if mean == 0 else 0.0
+        else:
+            half = float(stats.t.ppf(0.5 + confidence / 2, k - 1)) * sd / math.sqrt(k)
+            low, high = mean - half, mean + half
+            p = float(stats.ttest_1samp(d, 0.0).pvalue)
+    return OverSeeds(
+        seeds=seeds,
+        per_seed=per_seed,
+        mean=mean,
+        low=low,
+        high=high,
+        p=p,
+        favour_a=int((d > 0).sum()),
+        favour_b=int((d < 0).sum()),
+        confidence=confidence,
+    )
+
+
+def detectable_difference(n: int, accuracy: float, seeds: int = 1) -> float:
+    """Roughly the smallest accuracy difference (a fraction) that ``seeds`` paired
+    comparisons on ``n`` test images would detect at the 5% level with 80% power,
+    if about a fraction ``accuracy`` of the images were right for each network
+    and their errors independent: (1.96 + 0.84) standard errors of the paired
+    difference. Correlated errors (the usual case) make it smaller."""
+    se = math.sqrt(2 * accuracy * (1 - accuracy) / n) / math.sqrt(max(1, seeds))
+    return (1.959964 + 0.841621) * se
 
 
 def compare(runs, a: str, b: str) -> str:
-    """Two runs' test accuracies: their difference, and whether it is beyond the
-    test set's sampling noise (two-proportion test at the 5% level). Overlapping
-    95% intervals do not make a difference noise; and no single run says whether
+    """Two runs of one seed scored on the same test images, as one paragraph: the
+    paired difference and McNemar's exact test. One seed cannot say whether
     another seed would rank the networks the same way."""
-    ha, hb = runs[a], runs[b]
-    n_a, n_b = ha.meta["test_images"], hb.meta["test_images"]
-    gap = 100 * (ha.test_acc - hb.test_acc)
-    p = two_proportion_p(ha.test_acc, n_a, hb.test_acc, n_b)
-    p_text = f"p = {p:.2g}" if p >= 0.001 else "p < 0.001"
-    side = "beyond" if p < 0.05 else "within"
-    verdict = f"{side} the test set's sampling noise ({p_text}, two-proportion test)"
-    first = f"{a} against {b}: {gap:+.1f} points of test accuracy;"
-    if len(first) > LINE_WIDTH:
-        first = f"{a} against {b}:\n    {gap:+.1f} points of test accuracy;"
+    result = mcnemar(runs[a], runs[b])
+    first = f"{a} against {b}:"
+    verdict = (
+        "a difference McNemar's test detects at the 5% level"
+        if result.p < 0.05
+        else "no difference McNemar's test detects at the 5% level"
+    )
     seeds = "one seed each: whether another seed ranks them alike, this cannot say"
-    return wrap(f"{first}\n    {verdict};\n    {seeds}")
+    return wrap(f"{first}\n    {result};\n    {verdict};\n    {seeds}")
 
 
 def network_name(model: str, kwargs: dict[str, Any]) -> str:

@@ -23,6 +23,9 @@ class History:
     best_epoch: int | None = None
     best_val_acc: float | None = None
     test_acc: float | None = None  # of the model with the best validation accuracy
+    # which test images that model got right, in test-set order: a hex string of
+    # packed bits (evidence.pack_correct), for paired comparisons (evidence.mcnemar)
+    test_correct: str | None = None
     seconds: float = 0.0
 
     def column(self, key: str) -> list[float]:

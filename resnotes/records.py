@@ -21,7 +21,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
+# Fields a version-4 record has and an older (version-3) record lacks.
+SINCE_VERSION_4 = ("test_set", "test_correct")
 MAX_TEXT = 200  # characters of a free-text string (the hardware's name, say)
 KINDS = ("train", "bench")
 PROFILES = ("smoke", "demo", "fast", "paper", "custom")
@@ -180,8 +182,9 @@ def _fraction(v: Any) -> str | None:
 # Every field a record has: (what it holds, its check). Every field is required.
 SCHEMA: dict[str, tuple[str, Callable[[Any], str | None]]] = {
     "schema_version": (
-        "3, this schema's version",
-        lambda v: None if v == 3 and _is_int(v) else "must be 3",
+        "4, this schema's version (3: a record written before test_set and "
+        "test_correct)",
+        lambda v: None if v in (3, 4) and _is_int(v) else "must be 3 or 4",
     ),
     "run_id": (
         "the training run: a hex id made when it starts, kept across resumes",
@@ -267,6 +270,16 @@ SCHEMA: dict[str, tuple[str, Callable[[Any], str | None]]] = {
         "before the field existed",
         _or_null(_number(1, integer=True)),
     ),
+    "test_set": (
+        "a fingerprint of the test images and labels, in order "
+        "(CifarData.test_fingerprint): records pair only on the same test set",
+        _pattern(r"[0-9a-f]{32}", "32 hex digits"),
+    ),
+    "test_correct": (
+        "which test images the model got right, in test-set order: the bits "
+        "packed big-endian (numpy.packbits) as hex (evidence.pack_correct)",
+        _pattern(r"(?:[0-9a-f]{2}){1,1250000}", "hex digits, two per byte"),
+    ),
     "peak_memory_bytes": (
         "peak device memory of training where measured, else null",
         _or_null(_number(0, integer=True)),
@@ -279,20 +292,46 @@ def validate(record: Any) -> list[str]:
     """Everything wrong with ``record``, one message each; an empty list means valid."""
     if not isinstance(record, dict):
         return [f"a record must be a JSON object, got {type(record).__name__}"]
+    fields = dict(SCHEMA)
+    if record.get("schema_version") == 3:
+        for name in SINCE_VERSION_4:
+            fields.pop(name)
     errors = [
         f"missing field {name!r} ({about})"
-        for name, (about, _) in SCHEMA.items()
+        for name, (about, _) in fields.items()
         if name not in record
     ]
     errors += [
-        f"unknown field {str(name)[:80]!r}" for name in record if name not in SCHEMA
+        f"unknown field {str(name)[:80]!r}" for name in record if name not in fields
     ]
-    for name, (_, check) in SCHEMA.items():
+    for name, (_, check) in fields.items():
         if name in record:
             problem = check(record[name])
             if problem:
                 errors.append(f"{name} {problem}")
+    if not errors and "test_correct" in record:
+        errors += _correct_bits_problems(record)
     return errors
+
+
+def _correct_bits_problems(record: dict) -> list[str]:
+    """The per-image bits must fit the test images and give the test accuracy."""
+    from .evidence import unpack_correct
+
+    n = record["test_images"]
+    if n is None:
+        return ["test_images must be a count when test_correct is present"]
+    try:
+        bits = unpack_correct(record["test_correct"], n)
+    except ValueError as exc:
+        return [f"test_correct {exc}"]
+    right = int(bits.sum())
+    if abs(right - record["test_acc"] * n) > 0.5:
+        return [
+            f"test_correct marks {right:,} of {n:,} images right, but test_acc "
+            f"{record['test_acc']!r} says {record['test_acc'] * n:,.1f}"
+        ]
+    return []
 
 
 def git_commit(cwd: str | Path | None = None) -> str:
@@ -344,6 +383,11 @@ def make_record(
             "cannot make a ledger record: the run has no finished epoch or no test "
             "accuracy"
         )
+    if history.test_correct is None or "test_set" not in meta:
+        raise LedgerError(
+            "cannot make a ledger record: the run kept no per-image test correctness "
+            "(history.test_correct) or no test-set fingerprint (meta['test_set'])"
+        )
     import torch
 
     record = {
@@ -370,6 +414,8 @@ def make_record(
         "best_val_acc": float(history.best_val_acc),
         "test_acc": float(history.test_acc),
         "test_images": int(meta["test_images"]) if "test_images" in meta else None,
+        "test_set": meta["test_set"],
+        "test_correct": history.test_correct,
         "peak_memory_bytes": None
         if peak_memory_bytes is None
         else int(peak_memory_bytes),

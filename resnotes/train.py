@@ -38,6 +38,7 @@ from .engine import (
     share_buffers,
     start,
 )
+from .evidence import pack_correct
 from .history import History
 from .models import count_parameters
 from .progress import progress
@@ -76,8 +77,11 @@ def learning_rate(config: TrainConfig, step: int, steps_per_epoch: int) -> float
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, batches, precision: str | None = None) -> float:
-    """Top-1 accuracy of ``model`` over ``batches`` (eval mode), on the model's device.
+def correct_per_image(
+    model: nn.Module, batches, precision: str | None = None
+) -> torch.Tensor:
+    """Whether ``model`` (in eval mode, on its own device) classifies each image of
+    ``batches`` right: booleans on the CPU, in the batches' order.
 
     The batches may live anywhere: ``DeviceBatches`` are moved to the model's
     device once, other batches one at a time. ``precision`` defaults to the one
@@ -88,15 +92,21 @@ def evaluate(model: nn.Module, batches, precision: str | None = None) -> float:
     if isinstance(batches, DeviceBatches):
         batches = batches.to(device)
     model.eval()
-    correct = torch.zeros((), dtype=torch.long, device=device)
-    total = 0
+    right = []
     for images, labels in batches:
         images, labels = images.to(device), labels.to(device)
         with autocast(device, precision):
             logits = model(images)
-        correct += (logits.argmax(1) == labels).sum()
-        total += len(labels)
-    return correct.item() / max(1, total)
+        right.append(logits.argmax(1) == labels)
+    if not right:
+        return torch.zeros(0, dtype=torch.bool)
+    return torch.cat(right).cpu()
+
+
+def evaluate(model: nn.Module, batches, precision: str | None = None) -> float:
+    """Top-1 accuracy of ``model`` over ``batches`` (``correct_per_image``)."""
+    right = correct_per_image(model, batches, precision)
+    return right.sum().item() / max(1, len(right))
 
 
 def train_one_epoch(
@@ -221,7 +231,9 @@ def fit(
     test_batches = engine.batches(
         data.test_images, data.test_labels, data, config, False
     )
-    history.test_acc = evaluate(model, test_batches, engine.precision)
+    right = correct_per_image(model, test_batches, engine.precision)
+    history.test_acc = right.sum().item() / len(right)
+    history.test_correct = pack_correct(right.numpy())
     engine.log(
         f"Test accuracy {history.test_acc:.2%} (model from epoch {history.best_epoch}, "
         "chosen on validation)"
@@ -246,6 +258,7 @@ def _new_history(
         "train_images": len(data.train_labels),
         "val_images": len(data.val_labels),
         "test_images": len(data.test_labels),
+        "test_set": data.test_fingerprint(),
         "device": engine.device.type,
         "hardware": hardware_description(engine.device),
         "world_size": engine.world_size,

@@ -10,6 +10,7 @@ import re
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import resnotes.ledger as ledger
@@ -23,6 +24,7 @@ from resnotes.ledger import (
     validate,
     write_record,
 )
+from resnotes.evidence import pack_correct
 from resnotes.report import Markdown, Table
 from resnotes.train import History
 
@@ -53,6 +55,8 @@ def fake_history(run_id="3f2a9c0d1e4b5a67", precision="fp32", model="preact_resn
     for i, (seconds, images_per_s) in enumerate(epochs):
         history.epochs.append({"epoch": i + 1, "seconds": seconds, "images_per_s": images_per_s, "train_loss": 1.0, "val_acc": 0.5})
     history.best_epoch, history.best_val_acc, history.test_acc, history.seconds = 2, 0.57, 0.576, 12.5
+    history.meta.setdefault("test_set", "5e" * 16)
+    history.test_correct = pack_correct(np.arange(1000) < 576)
     return history
 
 
@@ -69,7 +73,8 @@ def files_in(folder):
 
 def test_make_record_reads_run_id_and_precision_and_takes_medians():
     record = a_record(precision="bf16")
-    assert set(record) == set(SCHEMA) and record["schema_version"] == SCHEMA_VERSION == 3
+    assert set(record) == set(SCHEMA) and record["schema_version"] == SCHEMA_VERSION == 4
+    assert record["test_set"] == "5e" * 16 and len(record["test_correct"]) == 250
     assert record["run_id"] == "3f2a9c0d1e4b5a67" and record["precision"] == "bf16"
     assert record["test_images"] == 1000
     # medians over the epochs after the first, which pays for compilation: (3, 2) s and (300, 200) img/s
@@ -368,16 +373,16 @@ def test_write_record_writes_through_atomic_write(tmp_path, monkeypatch):
 
 def test_the_oldest_record_was_rewritten_in_this_schema_without_changing_its_numbers():
     record = json.loads(OLDEST.read_text())
-    assert record["schema_version"] == SCHEMA_VERSION and validate(record) == []
+    assert record["schema_version"] == 3 and validate(record) == []
     assert record["run_id"] == OLDEST.stem and record["precision"] == "fp32"
     assert record["test_images"] is None  # it did not say
     assert record["test_acc"] == 0.576 and record["wall_clock_s"] == 177.61115042100027
 
 
-@pytest.mark.parametrize("version", [1, 2, 4])
+@pytest.mark.parametrize("version", [1, 2, 5])
 def test_records_of_another_schema_version_are_refused(tmp_path, version):
     old = {**a_record(), "schema_version": version}
-    assert any("schema_version must be 3" in e for e in validate(old))
+    assert any("schema_version must be 3 or 4" in e for e in validate(old))
     (tmp_path / "old.json").write_text(json.dumps(old))
     with pytest.raises(LedgerError, match="old.json is not a valid ledger record"):
         load_ledger(tmp_path)
@@ -422,4 +427,22 @@ def test_a_record_behind_a_link_is_refused_and_nothing_is_written_beside_it(tmp_
 
 def test_the_committed_ledger_loads():
     rows = load_ledger(ROOT / "results")
-    assert rows and all(r["schema_version"] == SCHEMA_VERSION and r["precision"] in ("bf16", "fp16", "fp32") for r in rows)
+    assert rows and all(r["schema_version"] in (3, SCHEMA_VERSION) and r["precision"] in ("bf16", "fp16", "fp32") for r in rows)
+    assert all(("test_correct" in r) == (r["schema_version"] == 4) for r in rows)
+
+
+def test_the_per_image_bits_must_fit_the_test_set_and_give_the_accuracy():
+    record = a_record()
+    assert validate(record) == []
+    assert validate({**record, "test_correct": pack_correct(np.arange(1000) < 575)}) == [
+        "test_correct marks 575 of 1,000 images right, but test_acc 0.576 says 576.0"
+    ]
+    assert any("hex characters" in e for e in validate({**record, "test_correct": record["test_correct"][:-2]}))
+    every = {**record, "test_acc": 1.0, "test_correct": pack_correct(np.ones(1000, bool))}
+    assert validate(every) == []
+    assert any("past its last image" in e for e in validate({**every, "test_images": 999}))
+    assert any("test_set must be 32 hex digits" in e for e in validate({**record, "test_set": "x"}))
+    version_3 = {k: v for k, v in record.items() if k not in ("test_set", "test_correct")}
+    assert validate({**version_3, "schema_version": 3}) == []  # old records stay readable
+    assert any("missing field 'test_correct'" in e for e in validate(version_3))
+    assert any("unknown field 'test_correct'" in e for e in validate({**record, "schema_version": 3}))

@@ -5,11 +5,12 @@ import re
 import json
 import math
 
+import numpy as np
 import pytest
 
 import resnotes as rn
 from resnotes.ledger import load_ledger, record_runs
-from resnotes.evidence import across_seeds, compare, network_name, two_proportion_p
+from resnotes.evidence import across_seeds, compare, network_name, pack_correct
 from resnotes.report import paper_table, wilson_interval, wrap
 from resnotes.train import History
 
@@ -30,31 +31,39 @@ def test_wilson_interval_matches_hand_computed_values_and_stays_in_range():
         wilson_interval(57.1, 1000)
 
 
-def history(name, test_acc, test_images=1000):
+def history(name, test_acc, test_images=1000, correct=None):
     h = History(
         meta={"model": name, "params": 1000, "dataset": "CIFAR-10", "data_source": "test", "train_images": 4500,
               "test_images": test_images, "hardware": "CPU: test (2 threads)", "torch": "2.14.1", "run_id": f"{name}0000",
-              "precision": "fp32"},  # fmt: skip
+              "precision": "fp32", "test_set": "0" * 32},  # fmt: skip
         config={"profile": "demo", "schedule": "onecycle", "lr": 0.1, "batch_size": 32, "warmup_epochs": 2.0,
                 "milestones": [0.5, 0.75], "nesterov": True, "weight_decay": 5e-4, "seed": 0, "epochs": 2},  # fmt: skip
     )
     h.epochs = [{"epoch": 1, "seconds": 2.0, "images_per_s": 100.0, "train_loss": 2.0, "val_acc": 0.3},
                 {"epoch": 2, "seconds": 1.0, "images_per_s": 200.0, "train_loss": 1.5, "val_acc": 0.4}]  # fmt: skip
-    h.best_epoch, h.best_val_acc, h.test_acc, h.seconds = 2, 0.4, test_acc, 3.0
+    if correct is None:
+        correct = np.arange(test_images) < round(test_acc * test_images)
+    h.best_epoch, h.best_val_acc, h.test_acc, h.seconds = 2, 0.4, float(np.mean(correct)), 3.0
+    h.test_correct = pack_correct(correct)
     return h
 
 
-def test_compare_tests_the_difference_not_the_overlap_of_intervals():
-    """61.4% against 55.3% on 1,000 images each: the 95% intervals overlap, yet the
-    difference is beyond the test set's sampling noise (p ≈ 0.006)."""
-    assert two_proportion_p(0.614, 1000, 0.553, 1000) == pytest.approx(0.0056, abs=0.0005)
-    runs = {"a": history("a", 0.614), "b": history("b", 0.553), "c": history("c", 0.571), "d": history("d", 0.567)}
-    said = compare(runs, "a", "b")
-    assert "+6.1 points" in said and "beyond the test set's sampling noise (p = 0.0057" in said
+def test_compare_is_paired_mcnemar_on_the_images_where_the_runs_disagree():
+    """61.4% against 55.3% on the same 1,000 images: what decides is how many images
+    only one of them got right (McNemar), not the two accuracies' intervals."""
+    a = np.zeros(1000, bool)
+    a[:614] = True
+    b = np.zeros(1000, bool)
+    b[61:614] = True  # b is right on a subset of a's images: 61 discordant, all for a
+    said = " ".join(compare({"a": history("a", 0, correct=a), "b": history("b", 0, correct=b)}, "a", "b").split())
+    assert "+6.10 points" in said and "61 images right only in the first, 0 only" in said
+    assert "McNemar's exact test p < 0.001" in said and "a difference McNemar's test detects" in said
     assert "another seed" in said
-    assert "within the test set's sampling noise" in compare(runs, "c", "d")
-    big = {"a": history("a", 0.571, 10_000), "b": history("b", 0.54, 10_000)}
-    assert "beyond" in compare(big, "a", "b") and "p < 0.001" in compare(big, "a", "b")
+    c = a.copy()
+    c[[0, 1, 2]] = False
+    c[[700, 701]] = True  # 3 against 2 discordant images
+    said = " ".join(compare({"a": history("a", 0, correct=a), "c": history("c", 0, correct=c)}, "a", "c").split())
+    assert "no difference McNemar's test detects" in said and "p = 1" in said
 
 
 @pytest.mark.parametrize(
@@ -148,4 +157,4 @@ def test_record_runs_names_a_model_anyone_can_rebuild_and_skips_smoke(tmp_path, 
     smoke["x"].config["profile"] = "smoke"
     assert record_runs(smoke, {"x": ("preact_resnet20", {})}, folder=tmp_path / "other") == []
     assert not (tmp_path / "other").exists() and "not added" in capsys.readouterr().out
-    assert json.loads(written[0].read_text())["schema_version"] == 3
+    assert json.loads(written[0].read_text())["schema_version"] == 4
