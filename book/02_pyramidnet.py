@@ -190,7 +190,8 @@ print("unit(x) equals the zero-padded, pooled x exactly:", same)
 # 32×32 image from `torch.utils.flop_counter`. The error columns are the
 # figures given in the official repository's README (jhkim89/PyramidNet). For
 # two rows the survey's Table 5 differs from that README: PyramidNet-110 with
-# $\alpha=48$ (4.58% and 23.12% in the survey, 4.62% and 23.31% in the README)
+# $\alpha=48$ (4.58% and 23.12%, the means of the paper's Table 4, which the
+# survey quotes; 4.62% and 23.31% in the README)
 # and with $\alpha=84$ (4.26% and 20.66%, against 4.27% and 20.21%).
 
 # %%
@@ -318,7 +319,8 @@ rn.across_seeds(rn.load_ledger(), arms, profile.name)
 #
 # For reference, on full CIFAR-10 with the paper's 300-epoch schedule,
 # PyramidNet-110 with $\alpha=48$ reaches 4.62% error (the official README; the
-# survey's Table 5 prints 4.58%) against 6.37% for pre-activation ResNet-110
+# mean in the paper's Table 4, which the survey's Table 5 quotes, is 4.58%)
+# against 6.37% for pre-activation ResNet-110
 # (He et al. 2016).
 # A short run under `demo` or `fast` is not that experiment, and the table
 # above says which profile produced it.
@@ -386,9 +388,10 @@ rn.Table(headers, summary, caption="Change in test error, in percentage points")
 # PyramidNet, and do the other units matter little for both?
 #
 # **What the committed run shows.** It does not support the survey's claim, at
-# this scale. Deleting PyramidNet's worse downsampling unit costs 27 points of
-# test accuracy, far from "barely hurts", although less than the ResNet's
-# (39 points). In both networks some other unit costs even more (32 and 43
+# this scale. Deleting PyramidNet's first downsampling unit (unit 6) costs 27
+# points of test accuracy, far from "barely hurts", although less than the
+# ResNet's (39 points). Its second (unit 11) is where the claim holds: deleting
+# it costs PyramidNet 3.5 points and the ResNet 36. In both networks some other unit costs even more (32 and 43
 # points), and on average a deleted unit costs both networks the same, about
 # 14 points. Each of these changes is measured on 1,000 test images, so
 # differences of a few points between them are noise. Two caveats: these

@@ -130,8 +130,9 @@ print(inspect.getsource(StochasticDepthBlock.forward))
 #
 # The *stochastic depth* in most libraries is not quite this method.
 # `torchvision.ops.stochastic_depth` and timm's `DropPath` always compute the
-# branch. They then zero it, per sample (`mode="row"`) or for the whole batch
-# (`mode="batch"`), and divide the survivors by $p_l$ *during training*, so
+# branch. They then zero it, per sample (timm's only mode, torchvision's
+# `mode="row"`) or for the whole batch (torchvision's `mode="batch"`), and
+# divide the survivors by $p_l$ *during training*, so
 # that the test-time network needs no scaling. (This is the "inverted dropout"
 # convention, and the reason for the division by `keep_prob` that users ask
 # about.) The two methods have the same expected output, but only the faithful
@@ -168,8 +169,8 @@ for mode in ("row", "batch"):
 # ReLU), not the pre-activation units of Chapter 1. Where the shape changes,
 # its parameter-free shortcut subsamples by 2 and zero-pads the new channels,
 # as in the first releases of the official code. The official repository
-# later replaced the subsampling by a 2×2 average pool (its issue "Bug in
-# Average Pooling layer"); both have no parameters. Stochastic depth adds no
+# later replaced the subsampling by a 2×2 average pool (its pull request #4,
+# "Bug in Average Pooling layer"); both have no parameters. Stochastic depth adds no
 # parameters either.
 
 # %%
@@ -269,9 +270,8 @@ print("on a TITAN X.")
 # less than the 27% that the active blocks alone predict (11 of 15 on average,
 # below), since the stem, the classifier, the data and the optimiser step do
 # not shrink, and close to the official README's 20%. Epoch times on a shared CPU
-# vary: in five executions of this chapter on this machine while we prepared it,
-# the ratio was 63%, 77%, 78%, 81% and 84%, so read the saving as somewhere between
-# a sixth and two fifths. (Differs from paper: our optimiser leaves a skipped
+# vary from one execution to the next, so read this one run's saving as
+# approximate. (Differs from paper: our optimiser leaves a skipped
 # block's parameters alone in that step, since they get no gradient; the
 # official Torch code updates every parameter in every step, so a skipped
 # block there still receives its weight decay and momentum.)
@@ -361,8 +361,11 @@ rn.Table(headers, summary)
 # all blocks, a deletion costs 2.6 points against 7.9. So the robustness
 # shows even after 8 epochs, although the network it protects is the weaker
 # one. The first two blocks are the exception in both networks. The first, as
-# predicted: deleting it costs the stochastic-depth network more (83% error)
-# than the constant-depth one (77.5%). Its survival probability is
+# predicted, is the block each network can least do without: deleting it
+# raises the stochastic-depth network's error to 83%, 26.6 points above its
+# intact 56.4%, and the constant-depth network's to 77.5%, 33.2 points above
+# its 44.3%; so even here the stochastic-depth network loses less. Its
+# survival probability is
 # $1 - 0.5/15 \approx 0.967$, so it was skipped in about 1 mini-batch in 30. The
 # second we did not predict: deleting it also costs both networks more than any
 # later block (about 62% and 72% error, read from the figure). Its survival

@@ -43,6 +43,10 @@ DEMO_ARMS: dict[str, tuple[str, dict]] = {
     "ResNet-14 + CBAM": ("preact_resnet110_cbam", {"depth": 14}),
 }
 
+# Arms that train on fewer images per class than demo's 500 (chapter 4 halves
+# them to stay within its 20 minutes).
+TRAIN_PER_CLASS = {"Attention-56 (ARL)": 250, "Attention-56 (NAL)": 250}
+
 # chapter -> the comparisons it makes, (first arm, second arm)
 COMPARISONS: dict[int, list[tuple[str, str]]] = {
     1: [("ResNet-32", "plain-32")],
@@ -70,6 +74,8 @@ def command(arm: str, seed: int, ledger: str, out: str) -> list[str]:
     args = [sys.executable, "-m", "resnotes.train", "--model", model]
     for key, value in kwargs.items():
         args += ["--model-arg", f"{key}={value!r}"]
+    if arm in TRAIN_PER_CLASS:
+        args += ["--train-per-class", str(TRAIN_PER_CLASS[arm])]
     return [
         *args,
         *("--profile", "demo", "--seed", str(seed)),
@@ -77,22 +83,35 @@ def command(arm: str, seed: int, ledger: str, out: str) -> list[str]:
     ]
 
 
-def recorded(records: list[dict], arm: str) -> dict[int, dict]:
-    """The ledger's demo records of ``arm`` that carry per-image correctness, by seed
-    (the latest of each seed)."""
+def _runs_of(records: list[dict], arm: str) -> list[dict]:
+    """The ledger's demo training records of ``arm``'s network and training subset."""
+    from .config import get_profile
+    from .datasets import VAL_FRACTION, _held_out
     from .evidence import network_kwargs
 
     model, kwargs = DEMO_ARMS[arm]
     wanted = network_kwargs(model, kwargs)
+    per_class = TRAIN_PER_CLASS.get(arm, get_profile("demo").train_per_class)
+    train_images = 10 * (per_class - _held_out(per_class, VAL_FRACTION))
+    return [
+        r
+        for r in records
+        if r["kind"] == "train"
+        and r["profile"] == "demo"
+        and r["model"] == model
+        and r["dataset"].startswith("CIFAR-10")
+        and not r["dataset"].startswith("CIFAR-100")
+        and r["train_images"] == train_images
+        and network_kwargs(r["model"], r["model_kwargs"]) == wanted
+    ]
+
+
+def recorded(records: list[dict], arm: str) -> dict[int, dict]:
+    """The ledger's demo records of ``arm`` that carry per-image correctness, by seed
+    (the latest of each seed)."""
     found: dict[int, dict] = {}
-    for r in records:
-        if (
-            r["kind"] == "train"
-            and r["profile"] == "demo"
-            and r["model"] == model
-            and network_kwargs(r["model"], r["model_kwargs"]) == wanted
-            and r.get("test_correct")
-        ):
+    for r in _runs_of(records, arm):
+        if r.get("test_correct"):
             if r["seed"] not in found or r["created"] > found[r["seed"]]["created"]:
                 found[r["seed"]] = r
     return found
@@ -101,18 +120,7 @@ def recorded(records: list[dict], arm: str) -> dict[int, dict]:
 def estimate_seconds(records: list[dict], arm: str) -> float | None:
     """The median wall-clock time of the ledger's demo runs of ``arm``, with or
     without per-image bits (the final test evaluation excluded)."""
-    from .evidence import network_kwargs
-
-    model, kwargs = DEMO_ARMS[arm]
-    wanted = network_kwargs(model, kwargs)
-    times = [
-        r["wall_clock_s"]
-        for r in records
-        if r["kind"] == "train"
-        and r["profile"] == "demo"
-        and r["model"] == model
-        and network_kwargs(r["model"], r["model_kwargs"]) == wanted
-    ]
+    times = [r["wall_clock_s"] for r in _runs_of(records, arm)]
     return statistics.median(times) if times else None
 
 

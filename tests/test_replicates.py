@@ -23,14 +23,17 @@ def test_the_command_is_the_command_lines_and_parses_back():
     assert line[line.index("--model") + 1] == "attention92"
     assert "attention='nal'" in line and "depth=56" in line
     assert line[line.index("--seed") + 1] == "2" and line[line.index("--profile") + 1] == "demo"
+    assert line[line.index("--train-per-class") + 1] == "250"  # chapter 4's half subset
+    assert "--train-per-class" not in replicates.command("ResNet-14", 0, "results", "runs")
     from resnotes.cli import model_arg
 
     assert dict(model_arg(v) for i, v in enumerate(line) if line[i - 1] == "--model-arg") == {"depth": 56, "attention": "nal"}
 
 
-def record(model, kwargs, seed, bits=True, created="2026-12-08T00:00:00+00:00", profile="demo"):
+def record(model, kwargs, seed, bits=True, created="2026-12-08T00:00:00+00:00", profile="demo", train_images=4500):
     r = {"kind": "train", "profile": profile, "model": model, "model_kwargs": {**kwargs, "num_classes": 10},
-         "seed": seed, "created": created, "wall_clock_s": 100.0 + seed}  # fmt: skip
+         "seed": seed, "created": created, "wall_clock_s": 100.0 + seed, "dataset": "CIFAR-10 (JPEG q75 copy)",
+         "train_images": train_images}  # fmt: skip
     if bits:
         r["test_correct"] = "ff"
     return r
@@ -44,6 +47,7 @@ def test_recorded_finds_the_arms_runs_with_bits_only_and_the_latest_per_seed():
         record(model, kwargs, 1, bits=False),
         record(model, {"depth": 32}, 2),
         record(model, kwargs, 3, profile="smoke"),
+        record(model, kwargs, 4, train_images=2250),
     ]
     found = replicates.recorded(records, "ResNet-14")
     assert sorted(found) == [0] and found[0]["created"].startswith("2026-12-09")
@@ -60,3 +64,9 @@ def test_a_dry_run_lists_only_what_is_missing(tmp_path, capsys, monkeypatch):
     assert "ResNet-14, seed 0" not in out and "ResNet-14, seed 1" in out and "ResNet-14 + CBAM, seed 0" in out
     with pytest.raises(SystemExit):
         replicates.main(["--chapter", "9"])
+
+
+def test_chapter_4s_arms_are_found_on_their_half_subset_only():
+    model, kwargs = replicates.DEMO_ARMS["Attention-56 (NAL)"]
+    records = [record(model, kwargs, 0, train_images=2250), record(model, kwargs, 1)]
+    assert sorted(replicates.recorded(records, "Attention-56 (NAL)")) == [0]

@@ -199,8 +199,9 @@ class PyramidNet(nn.Module):
 
 # Parameters: the survey's Table 5, which reproduces the paper's state-of-the-art
 # comparison (the official README lists the same counts). Errors: the official
-# README (jhkim89/PyramidNet); for PyramidNet-110 (alpha=48) the survey's Table 5
-# gives 4.58 / 23.12 instead of the README's 4.62 / 23.31.
+# README (jhkim89/PyramidNet); for PyramidNet-110 (alpha=48) the paper's Table 4
+# gives the means 4.58 / 23.12 (which the survey's Table 5 quotes) instead of the
+# README's 4.62 / 23.31.
 _SOURCE = "survey Table 5 (parameters); jhkim89/PyramidNet README (errors)"
 for _depth, _alpha, _bottleneck, _params, _c10, _c100 in [
     (110, 48, False, 1.7e6, 4.62, 23.31),
