@@ -391,8 +391,8 @@ rn.Table(headers, summary, caption="Change in test error, in percentage points")
 # this scale. Deleting PyramidNet's first downsampling unit (unit 6) costs 27
 # points of test accuracy, far from "barely hurts", although less than the
 # ResNet's (39 points). Its second (unit 11) is where the claim holds: deleting
-# it costs PyramidNet 3.5 points and the ResNet 36. In both networks some other unit costs even more (32 and 43
-# points), and on average a deleted unit costs both networks the same, about
+# it costs PyramidNet 3.5 points and the ResNet 36. In both networks some other
+# unit costs even more (32 and 43 points), and on average a deleted unit costs both networks the same, about
 # 14 points. Each of these changes is measured on 1,000 test images, so
 # differences of a few points between them are noise. Two caveats: these
 # networks have 15 units, not the paper's 54, so each unit does a larger share

@@ -99,8 +99,9 @@ SURVEY_TABLE_8 = {  # row -> (our model, survey: params, C10 error %, C100 error
 # transfer learning table) are written here, the one place they occur.
 EFFICIENTNET_PAPER = (64e6, 1.1, 8.3)
 NOTES = {  # the survey's row -> a note on it, numbered in the table
-    "WRN-28-10": "the survey's 4.17 / 20.5 are the paper's first version; its"
-    " later versions give 4.00 / 19.25 (3.89 / 18.85 with dropout).",
+    "WRN-28-10": "the survey's 4.17 / 20.5 are WRN-28-10 trained on ZCA-whitened"
+    " images; with mean/std normalisation, as in this book, the paper and its"
+    " README give 4.00 / 19.25 (3.89 / 18.85 with dropout).",
     "PyramidNet (bottleneck, α=270)": "the survey labels the row α=270, but these"
     " are the figures of depth 272 with α=200 (α=270 is depth 164: 27.0M,"
     " 3.48 / 17.01).",

@@ -111,9 +111,12 @@ rn.Table(headers, rows)
 # checkpoint is chosen. Most of the papers train on all 50,000 and report the
 # final epoch; Stochastic Depth is the exception, and does what we do: it
 # trains on 45,000, validates on 5,000 and reports the test error of the
-# epoch with the best validation error. Both differences are deliberate: the
-# warm-up keeps very deep networks from diverging at the start, and the
-# validation split keeps the test set out of every decision.
+# epoch with the best validation error. The warm-up is not ours alone: He et al.
+# (2015) also warm up ResNet-110, training at 0.01 until the training error is
+# below 80% (about 400 iterations) before going to 0.1; we ramp linearly
+# instead, and for every recipe, since very deep networks can diverge at the
+# start. The validation split is our deliberate difference: it keeps the test
+# set out of every decision.
 #
 # ## Several GPUs
 #

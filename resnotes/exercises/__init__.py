@@ -21,7 +21,7 @@ from typing import Any
 from . import attention, densenet, pyramidnet, resnet, stochastic_depth
 from .checker import WIDTH, Check, Failed, emit, run_function, run_value
 
-__all__ = ["CHECKS", "WIDTH", "Check", "check", "list_checks"]
+__all__ = ["CHECKS", "WIDTH", "Check", "Verdict", "check", "list_checks"]
 
 CHECKS: dict[str, Check] = {
     spec.name: spec
@@ -30,9 +30,41 @@ CHECKS: dict[str, Check] = {
 }
 
 
-def check(name: str, answer: Any, **kw: Any) -> bool:
-    """Check ``answer`` for the exercise ``name``; print a verdict and return True or
-    False."""
+class Verdict:
+    """What ``check`` returns: true when the answer passed. A notebook shows
+    nothing for it (the verdict is already printed), so a cell that ends with
+    ``check(...)`` shows no stray ``True``."""
+
+    def __init__(self, passed: bool):
+        self.passed = bool(passed)
+
+    def __bool__(self) -> bool:
+        return self.passed
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            bool(self) == other
+            if isinstance(other, (bool, Verdict))
+            else NotImplemented
+        )
+
+    def __hash__(self) -> int:
+        return hash(self.passed)
+
+    def __repr__(self) -> str:
+        return f"Verdict(passed={self.passed})"
+
+    def _ipython_display_(self) -> None:
+        """Show nothing: ``check`` has printed its verdict."""
+
+
+def check(name: str, answer: Any, **kw: Any) -> Verdict:
+    """Check ``answer`` for the exercise ``name``; print a verdict and return a
+    ``Verdict``, true when the answer passed."""
+    return Verdict(_check(name, answer, **kw))
+
+
+def _check(name: str, answer: Any, **kw: Any) -> bool:
     spec = CHECKS.get(name)
     if spec is None:
         listed = [f"  {n}: {c.summary}" for n, c in CHECKS.items()]

@@ -72,8 +72,28 @@ def as_plain(value: Any) -> Any:
     return value
 
 
-def same(expected: Any, got: Any) -> bool:
-    """Equality for numbers (relative 1e-9), sequences of them and tensors."""
+def precision_of(value: Any) -> float:
+    """The relative tolerance an answer's floating-point type allows: a few units
+    in the last place of float16, bfloat16 or float32 (a tensor or NumPy value,
+    or a list of them), 1e-9 for float64 and plain Python numbers."""
+    if isinstance(value, (list, tuple)):
+        return max((precision_of(v) for v in value), default=1e-9)
+    dtype = getattr(value, "dtype", None)
+    if isinstance(value, torch.Tensor) and value.is_floating_point():
+        eps = torch.finfo(value.dtype).eps
+    elif dtype is not None and getattr(dtype, "kind", "") == "f":
+        import numpy as np
+
+        eps = float(np.finfo(dtype).eps)
+    else:
+        return 1e-9
+    return max(1e-9, 8 * eps)
+
+
+def same(expected: Any, got: Any, rel_tol: float | None = None) -> bool:
+    """Equality for numbers, sequences of them and tensors, to within the precision
+    of the answer's type (``precision_of``): 1e-9 relative for Python floats and
+    float64, a few units in the last place for float32."""
     if expected is None or got is None:
         return False
     if isinstance(expected, torch.Tensor):
@@ -82,22 +102,26 @@ def same(expected: Any, got: Any) -> bool:
             and got.shape == expected.shape
             and torch.allclose(got.float(), expected.float(), rtol=1e-5, atol=1e-6)
         )
+    rel_tol = precision_of(got) if rel_tol is None else rel_tol
     got = as_plain(got)
     if isinstance(expected, (list, tuple)):
         return (
             isinstance(got, list)
             and len(got) == len(expected)
-            and all(same(e, g) for e, g in zip(expected, got))
+            and all(same(e, g, rel_tol) for e, g in zip(expected, got))
         )
     if isinstance(got, bool) or not isinstance(got, (int, float)):
+        return False
+    if not math.isfinite(got):
         return False
     if (
         isinstance(expected, int)
         and not isinstance(got, int)
         and not float(got).is_integer()
+        and rel_tol <= 1e-9
     ):
         return False
-    return math.isclose(float(expected), float(got), rel_tol=1e-9, abs_tol=1e-12)
+    return math.isclose(float(expected), float(got), rel_tol=rel_tol, abs_tol=1e-12)
 
 
 def show(value: Any) -> str:
@@ -141,6 +165,8 @@ def how_off(expected: Any, got: Any, hidden: bool) -> str | None:
         isinstance(expected, (int, float)) and isinstance(got, (int, float))
     ) or isinstance(got, bool):
         return None
+    if isinstance(got, float) and not math.isfinite(got):
+        return "not a finite number" if got == got else "not a number (NaN)"
     if expected == 0 or got == 0:
         return "too large" if got > expected else "too small"
     ratio = got / expected
