@@ -8,7 +8,9 @@ The readable core:
 - ``resnotes.config``: ``TrainConfig``, the run profiles, the papers' recipes;
 - ``resnotes.train``: ``fit`` and ``evaluate``, the training loop;
 - ``resnotes.analysis``, ``plot``, ``report``: what the chapters measure and show;
-  ``resnotes.evidence``: what the runs allow us to say (noise, seeds);
+  ``resnotes.evidence``: what the runs allow us to say (McNemar's test of two
+  runs on the same test images, the paired differences over seeds);
+  ``resnotes.replicates``: each chapter's seed replicates in the ledger;
 - ``resnotes.ledger``: the results ledger; ``resnotes.exercises``: ``check``.
 
 The machinery beside it: ``engine`` (device, precision, compilation, several
@@ -50,6 +52,11 @@ _PUBLIC = {
     "paper_table": "report",
     "wilson_interval": "report",
     "compare": "evidence",
+    "mcnemar": "evidence",
+    "over_seeds": "evidence",
+    "verdict": "evidence",
+    "chapter_evidence": "replicates",
+    "seed_evidence": "plot",
     "across_seeds": "evidence",
     "network_name": "evidence",
     "load_ledger": "ledger",

@@ -218,6 +218,42 @@ class OverSeeds:
         )
 
 
+def verdict(result: OverSeeds, first: str, second: str) -> str:
+    """One sentence of verdict on ``first`` against ``second``, from the test that
+    decides it: the paired t-test over seeds when there are two or more, else
+    McNemar's test of the one seed. "Ahead" or "behind" only when that test's
+    interval excludes zero; otherwise "no difference at this scale", with the
+    size of difference the runs could have told apart (the interval's
+    half-width)."""
+    k = len(result.seeds)
+    if k >= 2:
+        low, high, test = result.low, result.high, "the paired t-test over seeds"
+        p = result.p
+        basis = f"{k} seeds"
+    else:
+        one = result.per_seed[0]
+        low, high, test, p = one.low, one.high, "McNemar's exact test", one.p
+        basis = f"one seed, {one.n:,} test images"
+    p_text = f"p = {p:.2g}" if p >= 0.001 else "p < 0.001"
+    interval = (
+        f"{100 * result.confidence:.0f}% interval {100 * low:+.2f} to "
+        f"{100 * high:+.2f} points"
+    )
+    mean = 100 * result.mean
+    if low > 0 or high < 0:
+        side = "ahead of" if low > 0 else "behind"
+        return (
+            f"{first} is {side} {second} by {abs(mean):.2f} points on average "
+            f"({basis}; {test}, {p_text}; {interval})."
+        )
+    half = 100 * (high - low) / 2
+    return (
+        f"No difference between {first} and {second} at this scale: "
+        f"{mean:+.2f} points ({basis}; {test}, {p_text}; {interval}); a "
+        f"difference under about {half:.1f} points cannot be told from none here."
+    )
+
+
 def over_seeds(pairs, confidence: float = CONFIDENCE) -> OverSeeds:
     """The comparison of two networks over seeds, seed by seed.
 

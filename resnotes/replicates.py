@@ -117,6 +117,38 @@ def recorded(records: list[dict], arm: str) -> dict[int, dict]:
     return found
 
 
+def comparison(records: list[dict], first: str, second: str):
+    """``evidence.over_seeds`` of arm ``first`` against arm ``second``, on the seeds
+    both have in the ledger with per-image correctness; None when they share no
+    seed."""
+    from .evidence import over_seeds
+
+    a, b = recorded(records, first), recorded(records, second)
+    seeds = sorted(set(a) & set(b))
+    if not seeds:
+        return None
+    return over_seeds({seed: (a[seed], b[seed]) for seed in seeds})
+
+
+def chapter_evidence(chapter: int, records: list[dict] | None = None):
+    """Each comparison of ``chapter``: (first arm, second arm, ``OverSeeds`` or None,
+    the runs of each arm by seed), from the results ledger."""
+    if records is None:
+        from .ledger import load_ledger
+
+        records = load_ledger()
+    return [
+        (
+            first,
+            second,
+            comparison(records, first, second),
+            recorded(records, first),
+            recorded(records, second),
+        )
+        for first, second in COMPARISONS[chapter]
+    ]
+
+
 def estimate_seconds(records: list[dict], arm: str) -> float | None:
     """The median wall-clock time of the ledger's demo runs of ``arm``, with or
     without per-image bits (the final test evaluation excluded)."""

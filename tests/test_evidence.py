@@ -128,3 +128,21 @@ def test_the_detectable_difference_shrinks_with_images_and_seeds():
     one = detectable_difference(10_000, 0.6)
     assert one == pytest.approx(2.8016 * math.sqrt(2 * 0.24 / 10_000), rel=1e-4)
     assert detectable_difference(1_000, 0.6) > one > detectable_difference(10_000, 0.6, seeds=4)
+
+
+def test_the_verdict_names_its_test_and_says_ahead_only_when_the_interval_excludes_zero():
+    from resnotes.evidence import verdict
+
+    rng = np.random.default_rng(5)
+    ahead = {s: pair(rng, 10_000, 0.62, 0.58, 0.8) for s in range(3)}
+    said = verdict(over_seeds(ahead), "A", "B")
+    assert said.startswith("A is ahead of B by") and "the paired t-test over seeds" in said
+    same = {s: pair(rng, 10_000, 0.6, 0.6, 0.8) for s in range(3)}
+    result = over_seeds(same)
+    said = verdict(result, "A", "B")
+    if result.low < 0 < result.high:
+        assert said.startswith("No difference between A and B at this scale") and "cannot be told" in said
+    one = verdict(over_seeds({0: ahead[0]}), "A", "B")
+    assert "McNemar's exact test" in one and "one seed, 10,000 test images" in one
+    behind = verdict(over_seeds({s: (b, a) for s, (a, b) in ahead.items()}), "A", "B")
+    assert behind.startswith("A is behind B by")

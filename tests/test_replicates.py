@@ -70,3 +70,31 @@ def test_chapter_4s_arms_are_found_on_their_half_subset_only():
     model, kwargs = replicates.DEMO_ARMS["Attention-56 (NAL)"]
     records = [record(model, kwargs, 0, train_images=2250), record(model, kwargs, 1)]
     assert sorted(replicates.recorded(records, "Attention-56 (NAL)")) == [0]
+
+
+def test_a_chapters_evidence_pairs_the_seeds_both_arms_have_and_draws_it():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import numpy as np
+
+    from resnotes.evidence import pack_correct
+    from resnotes.plot import seed_evidence
+
+    rng = np.random.default_rng(0)
+    records = []
+    for arm, p, seeds in (("ResNet-32", 0.6, (0, 1, 2)), ("plain-32", 0.5, (1, 2, 3))):
+        model, kwargs = replicates.DEMO_ARMS[arm]
+        for seed in seeds:
+            bits = rng.random(1000) < p
+            r = record(model, kwargs, seed)
+            r.update(test_correct=pack_correct(bits), test_images=1000, test_acc=float(bits.mean()),
+                     test_set="ab" * 16, profile="demo", hardware={"device": "CPU: test", "count": 1})  # fmt: skip
+            records.append(r)
+    [(first, second, result, runs_a, runs_b)] = replicates.chapter_evidence(1, records)
+    assert (first, second) == ("ResNet-32", "plain-32") and result.seeds == (1, 2)
+    assert result.mean > 0.05 and sorted(runs_a) == [0, 1, 2]
+    fig = seed_evidence(replicates.chapter_evidence(1, records))
+    assert len(fig.axes) == 2 and "1,000 test images" in fig._suptitle.get_text()
+    with pytest.raises(ValueError, match="python -m resnotes.replicates"):
+        seed_evidence(replicates.chapter_evidence(4, records))
