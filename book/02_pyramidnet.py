@@ -603,7 +603,8 @@ print(
 # the extra parameters of the multiplicative network all sit in stage 3 (+171k),
 # paid for by stages 1 and 2 (−49k and −109k), and its last unit is 77 channels
 # wide instead of 64. The additive rule spreads the widening evenly, and gives
-# the early, high-resolution units more channels. The official README puts the
+# the early, high-resolution units more channels. PyramidNet's official README
+# (jhkim89/PyramidNet) puts the
 # additive rule ahead at 3.8M and 28.3M parameters; at 1.7M the multiplicative
 # rule ($\alpha = 4.75$) draws level on CIFAR-10 (4.62% both) and is ahead on
 # CIFAR-100 (23.16% against 23.31%).
@@ -671,7 +672,7 @@ for label, net in [
 # multiplicative $\alpha = 4.5$ gives 468,905). Compare training loss, validation
 # and test accuracy, and time per epoch.
 #
-# - *What to look for.* The official README has the additive rule ahead at 3.8M
+# - *What to look for.* PyramidNet's official README has the additive rule ahead at 3.8M
 #   and 28.3M parameters, and level with or behind the multiplicative one at
 #   1.7M, the size of these networks. The multiplicative network also has fewer
 #   FLOPs (0.18 against

@@ -254,6 +254,10 @@ def _run(parser: argparse.ArgumentParser, args) -> int:
         )
     except ValueError as err:
         parser.error(str(err))
+    if args.ledger and profile.name == "smoke":
+        # A smoke run is a try-out, not a result: its record is kept apart, in
+        # DIR/smoke/, which the book and the ledger's readers never read.
+        args.ledger = str(Path(args.ledger) / "smoke")
     variant = "".join(f"-{k}{v}" for k, v in sorted(model_args.items()))
     name = f"{args.model}{variant}-{args.dataset}-{profile.name}-seed{args.seed}"
     out = Path(args.out) / name
@@ -302,9 +306,11 @@ def _run(parser: argparse.ArgumentParser, args) -> int:
             print(history.summary())
             if args.ledger:
                 kwargs = {**get_spec(args.model).kwargs, **model_args}
-                _write_ledger(
+                problem = _write_ledger(
                     history, model, kwargs, data.num_classes, world_size, args.ledger
                 )
+                if problem:
+                    return _fail(f"results record not written: {problem}")
     except KeyboardInterrupt:
         raise
     except OtherProcessFailed:
@@ -370,7 +376,8 @@ def _check_writable(folder: Path, flag: str) -> None:
 
 def _write_ledger(
     history, model, kwargs: dict, num_classes: int, world_size: int, folder
-):
+) -> str | None:
+    """Write the run's results record into ``folder``; why not, if it was not."""
     from .ledger import LedgerError, make_record, write_record
     from .models import count_flops
 
@@ -383,4 +390,5 @@ def _write_ledger(
         )
         print(f"results record: {write_record(record, folder)}")
     except LedgerError as exc:  # e.g. the ledger already holds this run's record
-        print(f"results record not written: {exc}")
+        return str(exc)
+    return None

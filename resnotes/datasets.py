@@ -179,7 +179,7 @@ def load_raw(name: str = "cifar10", download: bool = True) -> dict:
     except DataNotFoundError:
         raise
     except Exception as exc:  # noqa: BLE001 (no network, a proxy, a full disk...)
-        raise _not_found(key, looked, exc) from exc
+        raise _not_found(key, looked, exc) from None  # the message names the cause
     folder = target / PICKLE_FOLDERS[key]
     raw = load_through_cache(folder, key, read_pickle_layout, (".",), target)
     return {**raw, "source": f"{raw['source']}, downloaded by torchvision into data/"}

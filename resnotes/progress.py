@@ -1,26 +1,42 @@
 """Progress bars that work in a terminal, in JupyterLab, in Colab and in CI logs.
 
 ``tqdm.auto`` picks a widget in a notebook and a text bar elsewhere; nothing
-here queries the terminal size. Set ``RESNOTES_PROGRESS=0`` to turn the bars
-off (the per-epoch summary lines are printed regardless).
+here queries the terminal size. With output redirected to a file or a pipe
+there are no bars (``RESNOTES_PROGRESS=1`` asks for them anyway); set
+``RESNOTES_PROGRESS=0`` to turn them off everywhere. The per-epoch summary lines
+are printed regardless.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 import warnings
 from typing import Iterable, TypeVar
 
 T = TypeVar("T")
 
 
+def _interactive() -> bool:
+    """A notebook kernel, or a terminal on stderr (where tqdm writes)."""
+    if "ipykernel" in sys.modules:
+        return True
+    try:
+        return sys.stderr.isatty()
+    except (AttributeError, ValueError):  # no stderr, or a closed one
+        return False
+
+
 def progress_enabled() -> bool:
-    return os.environ.get("RESNOTES_PROGRESS", "1").lower() not in {
-        "0",
-        "false",
-        "no",
-        "off",
-    }
+    """Bars in a notebook and in a terminal; none when the output goes to a file or
+    a pipe (a log would fill with them), unless ``RESNOTES_PROGRESS=1`` asks for
+    them; never with ``RESNOTES_PROGRESS=0``."""
+    value = os.environ.get("RESNOTES_PROGRESS", "").strip().lower()
+    if value in {"0", "false", "no", "off"}:
+        return False
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    return _interactive()
 
 
 def progress(

@@ -150,7 +150,12 @@ def banner(profile, data=None) -> str:
         str(profile),
         f"hardware: {hardware_description(device)}, training in "
         f"{pick_precision(device)}",
-        f"torch {torch.__version__}",
+        f"torch {torch.__version__}"
+        + (
+            " (a CUDA build; this machine runs it on the CPU)"
+            if device.type == "cpu" and torch.version.cuda
+            else ""
+        ),
     ]
     if data is not None:
         parts.append(f"data: {data.describe()}")

@@ -138,7 +138,7 @@ def test_torchrun_trains_faithful_stochastic_depth(tmp_path):
     """It used to fail at step 2: a skipped block's parameters got no gradient
     ("Expected to have finished reduction in the prior iteration...")."""
     _torchrun(tmp_path, "resnet110_stochastic_depth")
-    records = [json.loads(p.read_text()) for p in (tmp_path / "results").glob("*.json")]
+    records = [json.loads(p.read_text()) for p in (tmp_path / "results" / "smoke").glob("*.json")]
     assert len(records) == 1 and records[0]["hardware"]["count"] == 2 and records[0]["epochs"] == 2
 
 
@@ -152,7 +152,7 @@ def test_torchrun_two_processes_see_each_image_at_most_once_and_write_one_record
         assert len(shards[0]) == len(shards[1]) == 80
         assert len(set(shards[0]) | set(shards[1])) == 160, "no image may be seen twice in one epoch"
         assert set(shards[0] + shards[1]) <= set(range(180))
-    records = list((tmp_path / "results").glob("*.json"))
+    records = list((tmp_path / "results" / "smoke").glob("*.json"))
     assert len(records) == 1, "only rank 0 writes the ledger"
     record = json.loads(records[0].read_text())
     assert validate(record) == [] and record["hardware"]["count"] == 2 and record["epochs"] == 2

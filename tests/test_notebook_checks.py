@@ -171,3 +171,14 @@ def test_the_pairs_headers_do_not_record_the_jupytext_version():
     for py in sorted((ROOT / "book").glob("*.py")):
         header = py.read_text().split("# ---", 2)[1]
         assert not [line for line in header.splitlines() if line.strip("# ").startswith("jupytext_version:")], py.name
+
+
+def test_the_intros_table_names_each_chapter_by_its_page_title():
+    import re
+
+    intro = (ROOT / "book" / "intro.md").read_text()
+    linked = dict((target, title) for title, target in re.findall(r"\| \[([^\]]+)\]\((\d\d_\w+)\.ipynb\)", intro))
+    assert len(linked) == 7
+    for target, title in linked.items():
+        first = (ROOT / "book" / f"{target}.py").read_text().split("# # ", 1)[1].splitlines()[0]
+        assert re.sub(r"^\d+\. ", "", first) == title, target

@@ -264,5 +264,12 @@ def test_model_args_are_checked_before_anything_is_written(data_env, jpeg_dir, t
     assert not (tmp_path / "runs").exists()
     assert cli.main([*base, "--model-arg", "depth=8", "--ledger", str(tmp_path / "results")]) == 0
     assert (tmp_path / "runs" / "preact_resnet20-depth8-cifar10-smoke-seed0" / "last.pt").is_file()
-    (record,) = [json.loads(p.read_text()) for p in (tmp_path / "results").glob("*.json")]
+    # a smoke run's record is kept apart from the results, in DIR/smoke/
+    assert not list((tmp_path / "results").glob("*.json"))
+    (record,) = [json.loads(p.read_text()) for p in (tmp_path / "results" / "smoke").glob("*.json")]
     assert record["model_kwargs"] == {"depth": 8, "num_classes": 10}
+    capsys.readouterr()
+    # The same command again: the finished run's record is refused as a second
+    # record of one run, and the exit status says so (it was 0).
+    assert cli.main([*base, "--model-arg", "depth=8", "--ledger", str(tmp_path / "results")]) == 1
+    assert "results record not written" in capsys.readouterr().err
