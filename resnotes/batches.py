@@ -148,10 +148,13 @@ class DeviceBatches:
         on the device."""
         if not self.train:
             return torch.arange(len(self.labels), device=self.device), None, None
-        generator = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+        # Generator seeds are taken modulo 2**64, the range manual_seed accepts: the
+        # same seeds as ever for the usual seeds, and no overflow for any seed.
+        epoch_seed = self.seed * 100_003 + self.epoch
+        generator = torch.Generator().manual_seed(epoch_seed % 2**64)
         order = self.shard(torch.randperm(len(self.labels), generator=generator))
         if self.world_size > 1:  # each rank augments its images with its own draws
-            seed = (self.seed * 100_003 + self.epoch) * 1_009 + self.rank
+            seed = (epoch_seed * 1_009 + self.rank) % 2**64
             generator = torch.Generator().manual_seed(seed)
         offsets, flips = draw_crop_flip(generator, [self.batch_size] * len(self))
         return order.to(self.device), offsets.to(self.device), flips.to(self.device)

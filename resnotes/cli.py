@@ -82,20 +82,69 @@ def positive_number(text: str) -> float:
     return value
 
 
-def model_arg(text: str) -> tuple[str, object]:
-    """NAME=VALUE for the model's factory: VALUE is read as a Python literal (32,
-    0.5, True, 'faithful') where it is one, else as text."""
-    import ast
+MAX_MODEL_ARG = 100  # characters of one --model-arg value
+TRUE, FALSE = ("true", "yes", "1"), ("false", "no", "0")
 
+
+def model_arg(text: str) -> tuple[str, str]:
+    """NAME=VALUE for the model's factory, as text: ``_model_args`` reads the value
+    by the type the factory declares for NAME."""
     name, sep, value = text.partition("=")
     if not sep or not name.isidentifier():
         raise argparse.ArgumentTypeError(
-            f"must be NAME=VALUE, e.g. depth=32; got {text!r}"
+            f"must be NAME=VALUE, e.g. depth=32; got {text[:60]!r}"
         )
-    try:
-        return name, ast.literal_eval(value)
-    except (ValueError, SyntaxError):
-        return name, value
+    if len(value) > MAX_MODEL_ARG:
+        raise argparse.ArgumentTypeError(
+            f"{name}: a value of at most {MAX_MODEL_ARG} characters; got {len(value):,}"
+        )
+    return name, value
+
+
+def typed_value(name: str, text: str, kind) -> object:
+    """``text`` read as the type ``kind`` that the factory declares for ``name``:
+    booleans from true/false, yes/no or 1/0 in any case, integers, finite numbers
+    (an integer stays an integer), text (quotes around it are dropped);
+    ``ValueError`` naming the argument and the values it takes otherwise."""
+    import math
+    import types
+    import typing
+
+    word = text.strip()
+    if typing.get_origin(kind) in (typing.Union, types.UnionType):
+        options = [k for k in typing.get_args(kind) if k is not type(None)]
+        kind = options[0] if len(options) == 1 else None
+    if not word:
+        raise ValueError(f"{name} needs a value: {name}=VALUE")
+    if kind is bool:
+        if word.lower() in TRUE:
+            return True
+        if word.lower() in FALSE:
+            return False
+        raise ValueError(
+            f"{name} takes true or false (or yes/no, 1/0); got {word[:40]!r}"
+        )
+    if kind is int:
+        try:
+            return int(word)
+        except ValueError:
+            raise ValueError(f"{name} takes an integer; got {word[:40]!r}") from None
+    if kind is float:
+        try:
+            value = int(word)
+        except ValueError:
+            try:
+                value = float(word)
+            except ValueError:
+                value = None
+        if value is None or not math.isfinite(value):
+            raise ValueError(f"{name} takes a finite number; got {word[:40]!r}")
+        return value
+    if kind is str:
+        if len(word) >= 2 and word[0] == word[-1] and word[0] in "'\"":
+            word = word[1:-1]
+        return word
+    raise ValueError(f"{name} cannot be set from the command line")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -194,14 +243,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _model_args(parser, name: str, pairs) -> dict:
-    """``--model-arg`` pairs, checked against the factory's signature."""
+    """``--model-arg`` pairs, checked against the factory's signature and read by
+    the types it declares."""
     import inspect
+    import typing
 
     from .models import get_spec
 
-    allowed = set(inspect.signature(get_spec(name).factory).parameters) - {
-        "num_classes"
-    }
+    factory = get_spec(name).factory
+    allowed = set(inspect.signature(factory).parameters) - {"num_classes"}
     given = dict(pairs)
     unknown = sorted(set(given) - allowed)
     if unknown:
@@ -209,7 +259,16 @@ def _model_args(parser, name: str, pairs) -> dict:
             f"argument --model-arg: {name} takes {', '.join(sorted(allowed))}; "
             f"got {', '.join(unknown)}"
         )
-    return given
+    hints = typing.get_type_hints(
+        factory.__init__ if inspect.isclass(factory) else factory
+    )
+    values = {}
+    for key, text in given.items():
+        try:
+            values[key] = typed_value(key, text, hints.get(key))
+        except ValueError as err:
+            parser.error(f"argument --model-arg: {err}")
+    return values
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
@@ -106,6 +107,12 @@ RESUMABLE_CHANGES = (
 )
 
 
+# A device a run can name; "auto" picks one (runtime.pick_device).
+DEVICE = re.compile(r"auto|cpu|mps|cuda(?::[0-9]{1,3})?")
+# No SGD recipe here comes near it; a larger value overflows float32 in the step.
+MAX_LR = 10.0
+
+
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
@@ -139,12 +146,17 @@ def _problems(c: TrainConfig):
     for name in ("device", "profile"):
         if not isinstance(getattr(c, name), str):
             yield f"{name} must be a string, got {getattr(c, name)!r}"
+    if isinstance(c.device, str) and not DEVICE.fullmatch(c.device):
+        yield (
+            "device must be 'auto', 'cpu', 'mps', 'cuda' or 'cuda:N', got "
+            f"{c.device[:40]!r}"
+        )
     if c.checkpoint_dir is not None and not isinstance(
         c.checkpoint_dir, (str, os.PathLike)
     ):
         yield f"checkpoint_dir must be a path or None, got {c.checkpoint_dir!r}"
-    if not (_finite(c.lr) and c.lr > 0):
-        yield f"lr must be > 0, got {c.lr!r}"
+    if not (_finite(c.lr) and 0 < c.lr <= MAX_LR):
+        yield f"lr must be in (0, {MAX_LR:g}], got {c.lr!r}"
     if not (_finite(c.warmup_epochs) and _is_int(c.epochs)) or not (
         0 <= c.warmup_epochs < c.epochs
     ):

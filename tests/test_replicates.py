@@ -25,9 +25,12 @@ def test_the_command_is_the_command_lines_and_parses_back():
     assert line[line.index("--seed") + 1] == "2" and line[line.index("--profile") + 1] == "demo"
     assert line[line.index("--train-per-class") + 1] == "250"  # chapter 4's half subset
     assert "--train-per-class" not in replicates.command("ResNet-14", 0, "results", "runs")
-    from resnotes.cli import model_arg
+    import argparse
 
-    assert dict(model_arg(v) for i, v in enumerate(line) if line[i - 1] == "--model-arg") == {"depth": 56, "attention": "nal"}
+    from resnotes.cli import _model_args, model_arg
+
+    pairs = [model_arg(v) for i, v in enumerate(line) if line[i - 1] == "--model-arg"]
+    assert _model_args(argparse.ArgumentParser(), "attention92", pairs) == {"depth": 56, "attention": "nal"}
 
 
 def record(model, kwargs, seed, bits=True, created="2026-12-08T00:00:00+00:00", profile="demo", train_images=4500):
