@@ -20,6 +20,7 @@ import json
 import os
 import re
 from pathlib import Path
+from typing import Any
 
 from .records import SCHEMA, SCHEMA_VERSION, LedgerError, make_record, validate
 
@@ -43,6 +44,16 @@ _FILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,200}\.json")
 # ----------------------------------------------------------------- files
 
 
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict:
+    """A JSON object whose keys are all different (json keeps the last of two)."""
+    seen: dict = {}
+    for key, value in pairs:
+        if key in seen:
+            raise ValueError(f"the key {str(key)[:60]!r} appears twice")
+        seen[key] = value
+    return seen
+
+
 def read_record(path: Path) -> dict:
     """The validated record in ``path``; ``LedgerError`` naming the file for anything
     else."""
@@ -57,7 +68,9 @@ def read_record(path: Path) -> dict:
             f"{path} holds {size:,} bytes; a ledger record is at most {MAX_BYTES:,}"
         )
     try:
-        record = json.loads(path.read_bytes().decode("utf-8"))
+        record = json.loads(
+            path.read_bytes().decode("utf-8"), object_pairs_hook=_no_duplicate_keys
+        )
     except (
         ValueError,
         RecursionError,

@@ -77,7 +77,8 @@ def _number(
 ):
     def check(v):
         ok = _is_int(v) if integer else (_is_int(v) or isinstance(v, float))
-        if ok and math.isfinite(v) and (v > low if above else v >= low) and v <= high:
+        finite = ok and (_is_int(v) or math.isfinite(v))  # an int of 400 digits too
+        if finite and (v > low if above else v >= low) and v <= high:
             return None
         kind = "an integer" if integer else "a finite number"
         bound = f"> {low:g}" if above else f">= {low:g}"
@@ -167,9 +168,14 @@ def _created(v: Any) -> str | None:
     problem = _pattern(rule, "an ISO 8601 time with its UTC offset")(v)
     if problem is None:
         try:
-            datetime.datetime.fromisoformat(v.replace("Z", "+00:00"))
+            when = datetime.datetime.fromisoformat(v.replace("Z", "+00:00"))
         except ValueError:
             return f"is not a valid time: {v!r}"
+        now = datetime.datetime.now(datetime.timezone.utc)
+        if when > now + datetime.timedelta(days=1):
+            return f"is in the future: {v!r}"
+        if when.year < 2015:
+            return f"is before any of this book's networks existed: {v!r}"
     return problem
 
 
@@ -226,7 +232,10 @@ SCHEMA: dict[str, tuple[str, Callable[[Any], str | None]]] = {
     "profile": ("the run profile", _one_of(PROFILES)),
     "epochs": ("epochs trained", _number(1, integer=True)),
     "schedule": ("the learning-rate schedule: " + ", ".join(SCHEDULE_KEYS), _schedule),
-    "seed": ("seed for weights, data order and augmentation", _number(0, integer=True)),
+    "seed": (
+        "seed for weights, data order and augmentation, below 2**63",
+        _number(0, 2**63 - 1, integer=True),
+    ),
     "precision": ("the precision it trained in", _one_of(PRECISIONS)),
     "hardware": (
         "device: its name (plain text); count: processes or devices",
@@ -309,8 +318,32 @@ def validate(record: Any) -> list[str]:
             problem = check(record[name])
             if problem:
                 errors.append(f"{name} {problem}")
+    if not errors:
+        errors += _consistency_problems(record)
     if not errors and "test_correct" in record:
         errors += _correct_bits_problems(record)
+    return errors
+
+
+def _consistency_problems(record: dict) -> list[str]:
+    """What no run can produce: an unregistered model, an accuracy that is not a
+    whole number of test images, or no test-image count after schema 3."""
+    from .models import list_models
+
+    errors = []
+    if record["model"] not in list_models():
+        errors.append(f"model {record['model']!r} is not a registered model")
+    n = record["test_images"]
+    if n is None and record["schema_version"] >= 4:
+        errors.append("test_images must be a count (null only in schema 3)")
+    if (
+        n is not None
+        and abs(record["test_acc"] * n - round(record["test_acc"] * n)) > 1e-6 * n
+    ):
+        errors.append(
+            f"test_acc {record['test_acc']!r} is not a whole number of the "
+            f"{n:,} test images"
+        )
     return errors
 
 

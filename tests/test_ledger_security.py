@@ -446,3 +446,32 @@ def test_the_per_image_bits_must_fit_the_test_set_and_give_the_accuracy():
     assert validate({**version_3, "schema_version": 3}) == []  # old records stay readable
     assert any("missing field 'test_correct'" in e for e in validate(version_3))
     assert any("unknown field 'test_correct'" in e for e in validate({**record, "schema_version": 3}))
+
+
+@pytest.mark.parametrize(
+    "change, fact",
+    [
+        ({"test_acc": 0.5765}, "is not a whole number of the 1,000 test images"),
+        ({"seed": 10**30}, "seed must be an integer >= 0 and <= 9.22337e+18"),
+        ({"seed": 10**400}, "seed must be an integer"),
+        ({"created": "9999-01-01T00:00:00+00:00"}, "is in the future"),
+        ({"model": "notamodel"}, "is not a registered model"),
+        ({"test_images": None}, "test_images must be a count (null only in schema 3)"),
+    ],
+)
+def test_a_record_no_run_can_produce_is_refused(change, fact):
+    record = a_record()
+    if "test_acc" in change:  # keep the bits consistent, so that this rule is the one broken
+        change = {**change, "test_correct": record["test_correct"]}
+    errors = validate({**record, **change})
+    assert any(fact in e for e in errors), errors
+
+
+def test_a_record_with_a_key_twice_is_refused(tmp_path):
+    """json keeps the last of two values: "test_acc" twice loaded, the last winning."""
+    text = json.dumps(a_record(), indent=1)
+    twice = text.replace('"test_acc": 0.576,', '"test_acc": 0.576,\n "test_acc": 0.999,')
+    assert twice != text
+    (tmp_path / "twice.json").write_text(twice)
+    with pytest.raises(LedgerError, match="twice.json is not a readable JSON record .*'test_acc' appears twice"):
+        load_ledger(tmp_path)
