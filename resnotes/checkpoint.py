@@ -203,6 +203,11 @@ def _history_problem(history: dict, epoch: int) -> str | None:
         return f"'history' best_epoch must be an epoch from 1 to {epoch}"
     if not _is_number(history["best_val_acc"]) or not _is_number(history["seconds"]):
         return "'history' best_val_acc and seconds must be numbers"
+    if not 0 <= history["best_val_acc"] <= 1:  # NaN fails this too
+        return (
+            "'history' best_val_acc must be a fraction in [0, 1], got "
+            f"{history['best_val_acc']!r}"
+        )
     return None
 
 

@@ -168,6 +168,7 @@ class RunFolder:
             return 0, None
         state = load_checkpoint(path)
         check_same_run(path, state["run"], self.identity)
+        settings = _optimizer_settings(optimizer)
         try:
             model.load_state_dict(state["best_state"])  # it must fit the model too
             model.load_state_dict(state["model"])
@@ -180,6 +181,7 @@ class RunFolder:
                 f"{path} does not fit this model ({reason}); use another --out folder "
                 "or start afresh with --no-resume"
             ) from None
+        _check_optimizer(path, optimizer, settings)
         saved = state["history"]
         history.meta["run_id"] = saved["meta"].get("run_id", history.meta["run_id"])
         history.epochs = saved["epochs"]
@@ -212,3 +214,46 @@ class RunFolder:
             "run": json.dumps(self.identity),
         }
         save_checkpoint(self.folder, state)
+
+
+# The optimiser's settings that the run's config decides (the learning rate is set
+# at every step): a checkpoint must not bring its own.
+OPTIMIZER_SETTINGS = ("momentum", "nesterov", "weight_decay", "dampening")
+
+
+def _optimizer_settings(optimizer) -> list[dict]:
+    return [
+        {k: group.get(k) for k in OPTIMIZER_SETTINGS}
+        for group in optimizer.param_groups
+    ]
+
+
+def _check_optimizer(path, optimizer, settings: list[dict]) -> None:
+    """After ``optimizer.load_state_dict``: the run's settings, not the file's, and
+    momentum buffers of the parameters' shapes; ``CheckpointError`` otherwise."""
+    loaded = _optimizer_settings(optimizer)
+    differs = [
+        f"{key}: {got[key]!r} in the checkpoint, {want[key]!r} in this run"
+        for want, got in zip(settings, loaded)
+        for key in OPTIMIZER_SETTINGS
+        if got[key] != want[key]
+    ]
+    if len(loaded) != len(settings):
+        differs.append(
+            f"{len(loaded)} parameter groups in the checkpoint, {len(settings)} here"
+        )
+    if differs:
+        raise CheckpointError(
+            f"{path}'s optimiser settings are not this run's ({'; '.join(differs)}): "
+            "the file may be damaged or from another run; start afresh with "
+            "--no-resume or use another --out folder"
+        )
+    for group in optimizer.param_groups:
+        for param in group["params"]:
+            buffer = optimizer.state.get(param, {}).get("momentum_buffer")
+            if buffer is not None and buffer.shape != param.shape:
+                raise CheckpointError(
+                    f"{path} holds a momentum buffer of shape {tuple(buffer.shape)} "
+                    f"for a parameter of shape {tuple(param.shape)}: it does not fit "
+                    "this model; start afresh with --no-resume"
+                )

@@ -3,6 +3,7 @@ the lock, fresh starts that keep old files, and resumes that refuse another run.
 
 import errno
 import json
+import re
 import os
 import signal
 import subprocess
@@ -241,3 +242,41 @@ def test_sigkill_mid_epoch_then_resume_matches_an_uninterrupted_run(tmp_path):
     ha, hb = (json.loads((folder / "history.json").read_text()) for folder in (straight, run))
     assert [e["train_loss"] for e in ha["epochs"]] == [e["train_loss"] for e in hb["epochs"]]
     assert ha["test_acc"] == hb["test_acc"]
+
+
+def _tamper(path, change):
+    state = torch.load(path, weights_only=True)
+    change(state)
+    torch.save(state, path)
+
+
+@pytest.mark.parametrize(
+    "change, fact",
+    [
+        (lambda s: s["optimizer"]["param_groups"][0].update(momentum=0.5, weight_decay=0.05), "momentum: 0.5 in the checkpoint, 0.9 in this run"),
+        (lambda s: s["optimizer"]["param_groups"][0].update(momentum=float("nan")), "momentum: nan in the checkpoint"),
+        (lambda s: s["optimizer"]["state"][0].update(momentum_buffer=torch.zeros(3)), "momentum buffer of shape (3,)"),
+    ],
+)
+def test_a_resume_takes_no_hyperparameter_from_the_file(tiny_cifar10, tmp_path, change, fact):
+    """optimizer.load_state_dict installed the file's momentum and weight decay
+    without a word; the history and the record then reported the run's."""
+    train(tiny_cifar10, tmp_path)
+    _tamper(tmp_path / "last.pt", change)
+    with pytest.raises(CheckpointError, match=re.escape(fact)) as info:
+        train(tiny_cifar10, tmp_path)
+    assert "last.pt" in str(info.value)
+
+
+@pytest.mark.parametrize("best", [float("nan"), 2.0, -0.1])
+def test_a_best_validation_accuracy_that_is_no_fraction_is_refused(tiny_cifar10, tmp_path, best):
+    train(tiny_cifar10, tmp_path)
+
+    def change(state):
+        history = json.loads(state["history"])
+        history["best_val_acc"] = best
+        state["history"] = json.dumps(history)
+
+    _tamper(tmp_path / "last.pt", change)
+    with pytest.raises(CheckpointError, match="best_val_acc must be a fraction"):
+        train(tiny_cifar10, tmp_path)
