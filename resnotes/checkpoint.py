@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import json
 import os
-import pickle
-import re
 from pathlib import Path
 from typing import Any
 
@@ -87,18 +85,18 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
         )
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
-        named = re.search(r"GLOBAL\s+([\w.]+)", str(exc), re.IGNORECASE)
-        if named:
+    except Exception as exc:  # noqa: BLE001 (a damaged file fails in many ways)
+        # Whatever torch's message says, the file's own opcodes tell a planted
+        # pickle from a damaged one.
+        unsafe = foreign_globals(path)
+        if unsafe:
             raise CheckpointError(
                 f"refusing to load {path}: it is unsafe. It names the Python object "
-                f"{named.group(1)}, which loading would call, and so could run code; a "
-                "resnotes checkpoint holds only tensors and plain values. Delete it if "
-                "you "
-                f"did not write it, {AFRESH}."
+                f"{', '.join(dict.fromkeys(unsafe[:3]))}, which loading would call, "
+                "and so could run code; a "
+                "resnotes checkpoint holds only tensors and plain values. Delete it "
+                f"if you did not write it, {AFRESH}."
             ) from None
-        raise _corrupt(path, exc) from None
-    except Exception as exc:  # noqa: BLE001 (a damaged file fails in many ways)
         raise _corrupt(path, exc) from None
     problem = _field_problem(state)
     if problem:
@@ -111,6 +109,50 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
         "history": json.loads(state["history"]),
         "run": json.loads(state["run"]),
     }
+
+
+# What a torch.save of tensors and plain values imports while loading.
+SAFE_GLOBAL_PREFIXES = ("torch.", "collections.OrderedDict", "builtins.set")
+STRING_OPCODES = {"SHORT_BINUNICODE", "BINUNICODE", "BINUNICODE8", "UNICODE"}
+
+
+def foreign_globals(path: Path, limit: int = 64 * 2**20) -> list[str]:
+    """The Python objects outside torch that the pickles in ``path`` would import,
+    read from their opcodes (``pickletools``) without loading anything: every
+    protocol (GLOBAL, STACK_GLOBAL and INST), torch's zip format and its legacy
+    one of several pickles in a row."""
+    import io
+    import pickletools
+    import zipfile
+
+    try:
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as archive:
+                streams = [
+                    archive.read(name)[:limit]
+                    for name in archive.namelist()
+                    if name.endswith(".pkl")
+                ]
+        else:
+            streams = [path.read_bytes()[:limit]]
+    except (OSError, zipfile.BadZipFile, RuntimeError):
+        return []
+    found = []
+    for data in streams:
+        stream = io.BytesIO(data)
+        while stream.tell() < len(data):
+            strings: list[str] = []
+            try:
+                for opcode, arg, _ in pickletools.genops(stream):
+                    if opcode.name in ("GLOBAL", "INST"):
+                        found.append(str(arg).replace(" ", "."))
+                    elif opcode.name == "STACK_GLOBAL" and len(strings) >= 2:
+                        found.append(f"{strings[-2]}.{strings[-1]}")
+                    elif opcode.name in STRING_OPCODES:
+                        strings.append(str(arg))
+            except Exception:  # noqa: BLE001 (the rest is not a pickle)
+                break
+    return [name for name in found if not name.startswith(SAFE_GLOBAL_PREFIXES)]
 
 
 def _corrupt(path: Path, exc: Exception) -> CheckpointError:

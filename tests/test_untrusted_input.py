@@ -273,3 +273,34 @@ def test_model_args_are_checked_before_anything_is_written(data_env, jpeg_dir, t
     # record of one run, and the exit status says so (it was 0).
     assert cli.main([*base, "--model-arg", "depth=8", "--ledger", str(tmp_path / "results")]) == 1
     assert "results record not written" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("protocol", [0, 1, 2, 3, 4, 5])
+@pytest.mark.parametrize("layout", ["raw pickle", "torch legacy", "torch zip"])
+def test_a_planted_pickle_is_unsafe_in_every_protocol_and_layout(tiny_cifar10, tmp_path, monkeypatch, protocol, layout):
+    """Protocols 0, 4 and 5 were called "truncated or corrupt": the file was judged
+    by torch's message, which differs by protocol. Its opcodes decide now."""
+    import pickle
+
+    marker = tmp_path / "pwned"
+    monkeypatch.setenv("RESNOTES_PWNED", str(marker))
+    planted = {"model": RunsCode(), "epoch": 1}
+    path = tmp_path / "last.pt"
+    if layout == "raw pickle":
+        path.write_bytes(pickle.dumps(planted, protocol=protocol))
+    else:
+        torch.save(planted, path, pickle_protocol=max(protocol, 2), _use_new_zipfile_serialization=layout == "torch zip")
+    with pytest.raises(CheckpointError) as caught:
+        train(tiny_cifar10, tmp_path)
+    message = str(caught.value)
+    assert "unsafe" in message and "It names the Python object" in message and "corrupt" not in message, message
+    assert "getattr" in message or "pathlib" in message, message
+    assert not marker.exists(), "the pickle's code ran"
+
+
+def test_a_damaged_real_checkpoint_is_still_called_corrupt(tiny_cifar10, tmp_path):
+    train(tiny_cifar10, tmp_path)
+    data = (tmp_path / "last.pt").read_bytes()
+    (tmp_path / "last.pt").write_bytes(data[: len(data) // 2])
+    with pytest.raises(CheckpointError, match="truncated or corrupt"):
+        train(tiny_cifar10, tmp_path)
