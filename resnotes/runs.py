@@ -174,7 +174,6 @@ class RunFolder:
             model.load_state_dict(state["model"])
             optimizer.load_state_dict(state["optimizer"])
             scaler.load_state_dict(state["scaler"])
-            set_rng_state(state["rng"])
         except (RuntimeError, ValueError, KeyError, TypeError, IndexError) as exc:
             reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
             raise CheckpointError(
@@ -182,6 +181,14 @@ class RunFolder:
                 "or start afresh with --no-resume"
             ) from None
         _check_optimizer(path, optimizer, settings)
+        try:
+            set_rng_state(state["rng"])
+        except (RuntimeError, ValueError, TypeError, IndexError) as exc:
+            reason = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
+            raise CheckpointError(
+                f"{path}'s random-generator states do not fit this machine ({reason}); "
+                "start afresh with --no-resume, or resume where it was saved"
+            ) from None
         saved = state["history"]
         history.meta["run_id"] = saved["meta"].get("run_id", history.meta["run_id"])
         history.epochs = saved["epochs"]

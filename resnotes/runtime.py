@@ -111,7 +111,9 @@ def rng_state() -> dict:
         },
     }
     if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
+        # This process's own GPU only: a checkpoint then resumes on a machine with
+        # another number of GPUs (a save with two visible failed to load with one).
+        state["cuda"] = [torch.cuda.get_rng_state()]
     return state
 
 
@@ -130,8 +132,12 @@ def set_rng_state(state: dict) -> None:
             nps["gauss"],
         )
     )
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+    if state.get("cuda") and torch.cuda.is_available():
+        # Older checkpoints hold one state per visible GPU: take this process's,
+        # or the first; on a CPU the GPU's state has nothing to restore.
+        saved = state["cuda"]
+        index = torch.cuda.current_device()
+        torch.cuda.set_rng_state(saved[index] if index < len(saved) else saved[0])
 
 
 def environment_summary() -> dict:
