@@ -379,19 +379,20 @@ def my_units_per_stage(depth, bottleneck): ...  # your code here
 # check("resnet.units_per_stage", my_units_per_stage)
 
 # %% [markdown]
-# :::{dropdown} Solution
+# <details>
+# <summary>Solution</summary>
+#
 # Every unit contributes 2 (basic) or 3 (bottleneck) layers, in 3 stages, and the
 # stem and the classifier add 2: depth $= 6n+2$ or $9n+2$. So
 # $n = (\text{depth}-2)/6$ or $(\text{depth}-2)/9$. ResNet-1001 has bottleneck units,
 # $n = 111$, so $3n = 333$ units. The package's version also refuses depths that
 # break the rule.
 #
-# % The reference solution, as the next code cell runs it (tools/solutions.py):
+# <!-- The reference solution, as the next code cell runs it (tools/solutions.py) -->
 #
 # ```python
 # def solution_units_per_stage(depth, bottleneck):
 #     return (depth - 2) // (9 if bottleneck else 6)
-#
 #
 # check("resnet.units_per_stage", solution_units_per_stage)
 # print("ResNet-1001:", 3 * solution_units_per_stage(1001, True), "units")
@@ -401,16 +402,19 @@ def my_units_per_stage(depth, bottleneck): ...  # your code here
 # ✓ resnet.units_per_stage: correct on all 6 cases.
 # ResNet-1001: 333 units
 # ```
-# :::
+# </details>
 
 
-# %% tags=["remove-cell"]
-def solution_units_per_stage(depth, bottleneck):
-    return (depth - 2) // (9 if bottleneck else 6)
+# %% tags=["nbval-ignore-output", "remove-cell"] jupyter={"source_hidden": true} cellView="form"
+# @title Reference solution: it runs only when the book is executed
+if rn.run_solutions():  # RESNOTES_SOLUTIONS=1; "Run all" skips it
 
+    def solution_units_per_stage(depth, bottleneck):
+        return (depth - 2) // (9 if bottleneck else 6)
 
-check("resnet.units_per_stage", solution_units_per_stage)
-print("ResNet-1001:", 3 * solution_units_per_stage(1001, True), "units")
+    check("resnet.units_per_stage", solution_units_per_stage)
+    print("ResNet-1001:", 3 * solution_units_per_stage(1001, True), "units")
+
 
 # %% [markdown]
 # **1.2 Parameters of one unit** (code, ★★). Write `my_unit_params(in_channels, width, stride, bottleneck)`:
@@ -429,7 +433,9 @@ def my_unit_params(in_channels, width, stride, bottleneck): ...  # your code her
 # check("resnet.unit_params", my_unit_params)
 
 # %% [markdown]
-# :::{dropdown} Solution
+# <details>
+# <summary>Solution</summary>
+#
 # Basic unit: $\mathrm{BN}(c_\text{in})$, conv 3×3 $c_\text{in}\to w$, $\mathrm{BN}(w)$, conv 3×3
 # $w\to w$. Bottleneck: $\mathrm{BN}(c_\text{in})$, conv 1×1 $c_\text{in}\to w$, $\mathrm{BN}(w)$, conv 3×3
 # $w\to w$, $\mathrm{BN}(w)$, conv 1×1 $w\to 4w$. Where the stride is 2 or the input and
@@ -442,7 +448,7 @@ def my_unit_params(in_channels, width, stride, bottleneck): ...  # your code her
 # bottleneck unit carries four times the channels on its shortcut, which is why
 # ResNet-164 (bottleneck) and ResNet-110 (basic) both have about 1.7M parameters.
 #
-# % The reference solution, as the next code cell runs it (tools/solutions.py):
+# <!-- The reference solution, as the next code cell runs it (tools/solutions.py) -->
 #
 # ```python
 # def solution_unit_params(in_channels, width, stride, bottleneck):
@@ -457,7 +463,6 @@ def my_unit_params(in_channels, width, stride, bottleneck): ...  # your code her
 #     projection = in_channels * out if (stride != 1 or in_channels != out) else 0
 #     return convs + bns + projection
 #
-#
 # check("resnet.unit_params", solution_unit_params)
 # print(
 #     "basic, 64 -> 64:",
@@ -471,30 +476,33 @@ def my_unit_params(in_channels, width, stride, bottleneck): ...  # your code her
 # ✓ resnet.unit_params: correct on all 6 cases.
 # basic, 64 -> 64: 73,984 | bottleneck, 256 -> 256: 70,400
 # ```
-# :::
+# </details>
 
 
-# %% tags=["remove-cell"]
-def solution_unit_params(in_channels, width, stride, bottleneck):
-    if bottleneck:
-        out = 4 * width
-        convs = in_channels * width + 9 * width * width + width * out
-        bns = 2 * (in_channels + width + width)
-    else:
-        out = width
-        convs = 9 * in_channels * width + 9 * width * width
-        bns = 2 * (in_channels + width)
-    projection = in_channels * out if (stride != 1 or in_channels != out) else 0
-    return convs + bns + projection
+# %% tags=["nbval-ignore-output", "remove-cell"] jupyter={"source_hidden": true} cellView="form"
+# @title Reference solution: it runs only when the book is executed
+if rn.run_solutions():  # RESNOTES_SOLUTIONS=1; "Run all" skips it
 
+    def solution_unit_params(in_channels, width, stride, bottleneck):
+        if bottleneck:
+            out = 4 * width
+            convs = in_channels * width + 9 * width * width + width * out
+            bns = 2 * (in_channels + width + width)
+        else:
+            out = width
+            convs = 9 * in_channels * width + 9 * width * width
+            bns = 2 * (in_channels + width)
+        projection = in_channels * out if (stride != 1 or in_channels != out) else 0
+        return convs + bns + projection
 
-check("resnet.unit_params", solution_unit_params)
-print(
-    "basic, 64 -> 64:",
-    f"{solution_unit_params(64, 64, 1, False):,}",
-    "| bottleneck, 256 -> 256:",
-    f"{solution_unit_params(256, 64, 1, True):,}",
-)
+    check("resnet.unit_params", solution_unit_params)
+    print(
+        "basic, 64 -> 64:",
+        f"{solution_unit_params(64, 64, 1, False):,}",
+        "| bottleneck, 256 -> 256:",
+        f"{solution_unit_params(256, 64, 1, True):,}",
+    )
+
 
 # %% [markdown]
 # **1.3 The whole network** (code, ★★). Using your unit count, write
@@ -510,7 +518,9 @@ def my_resnet_params(depth, bottleneck): ...  # your code here
 # check("resnet.params", my_resnet_params)
 
 # %% [markdown]
-# :::{dropdown} Solution
+# <details>
+# <summary>Solution</summary>
+#
 # Stem: a 3×3 convolution from 3 to 16 channels, 432 parameters. Then the units,
 # stage by stage: the input of the first unit is 16 channels, and the first unit
 # of stages 2 and 3 has stride 2. Then the final BN (2 per channel) and the
@@ -519,7 +529,7 @@ def my_resnet_params(depth, bottleneck): ...  # your code here
 # the count in the table above; 2,560 of the units' parameters are the two projection
 # shortcuts.
 #
-# % The reference solution, as the next code cell runs it (tools/solutions.py):
+# <!-- The reference solution, as the next code cell runs it (tools/solutions.py) -->
 #
 # ```python
 # def solution_resnet_params(depth, bottleneck):
@@ -531,7 +541,6 @@ def my_resnet_params(depth, bottleneck): ...  # your code here
 #             total += solution_unit_params(channels, width, stride, bottleneck)
 #             channels = width * (4 if bottleneck else 1)
 #     return total + 2 * channels + 10 * channels + 10  # final BN and classifier
-#
 #
 # check("resnet.params", solution_resnet_params)
 # print(
@@ -546,28 +555,31 @@ def my_resnet_params(depth, bottleneck): ...  # your code here
 # ✓ resnet.params: correct on all 5 cases.
 # ResNet-110: 1,730,522 | the model: 1,730,522
 # ```
-# :::
+# </details>
 
 
-# %% tags=["remove-cell"]
-def solution_resnet_params(depth, bottleneck):
-    n = solution_units_per_stage(depth, bottleneck)
-    total, channels = 3 * 9 * 16, 16  # the stem
-    for index, width in enumerate((16, 32, 64)):
-        for position in range(n):
-            stride = 2 if index > 0 and position == 0 else 1
-            total += solution_unit_params(channels, width, stride, bottleneck)
-            channels = width * (4 if bottleneck else 1)
-    return total + 2 * channels + 10 * channels + 10  # final BN and classifier
+# %% tags=["nbval-ignore-output", "remove-cell"] jupyter={"source_hidden": true} cellView="form"
+# @title Reference solution: it runs only when the book is executed
+if rn.run_solutions():  # RESNOTES_SOLUTIONS=1; "Run all" skips it
 
+    def solution_resnet_params(depth, bottleneck):
+        n = solution_units_per_stage(depth, bottleneck)
+        total, channels = 3 * 9 * 16, 16  # the stem
+        for index, width in enumerate((16, 32, 64)):
+            for position in range(n):
+                stride = 2 if index > 0 and position == 0 else 1
+                total += solution_unit_params(channels, width, stride, bottleneck)
+                channels = width * (4 if bottleneck else 1)
+        return total + 2 * channels + 10 * channels + 10  # final BN and classifier
 
-check("resnet.params", solution_resnet_params)
-print(
-    "ResNet-110:",
-    f"{solution_resnet_params(110, False):,}",
-    "| the model:",
-    f"{count_parameters(PreActResNet(depth=110)):,}",
-)
+    check("resnet.params", solution_resnet_params)
+    print(
+        "ResNet-110:",
+        f"{solution_resnet_params(110, False):,}",
+        "| the model:",
+        f"{count_parameters(PreActResNet(depth=110)):,}",
+    )
+
 
 # %% [markdown]
 # **1.4 Why the "1" matters** (reason, ★★). Suppose every shortcut of ResNet-110
@@ -576,7 +588,9 @@ print(
 # replaces the "1" in the gradient formula? Evaluate it for $\lambda = 0.9$ and
 # $\lambda = 1.1$, and say what it does to training.
 #
-# :::{dropdown} Solution
+# <details>
+# <summary>Solution</summary>
+#
 # Unrolling gives $\mathbf{x}_L = \lambda^{L-l}\mathbf{x}_l + \sum_i \lambda^{L-1-i}\mathcal{F}(\mathbf{x}_i)$,
 # so the direct term of $\partial\mathcal{E}/\partial\mathbf{x}_l$ is
 # $\lambda^{L-l}\,\partial\mathcal{E}/\partial\mathbf{x}_L$ instead of $1\cdot\partial\mathcal{E}/\partial\mathbf{x}_L$.
@@ -587,7 +601,8 @@ print(
 # hard to train. Only $\lambda = 1$ passes the gradient unchanged whatever the depth,
 # which is what He et al. (2016) found when they tried scaled shortcuts: they trained
 # worse.
-# :::
+#
+# </details>
 
 # %% [markdown]
 # **1.5 Degradation against depth** (experiment, ★★★). Run the training section
@@ -610,14 +625,17 @@ print(
 #   Trust a loss gap that has the same sign on two or three seeds, not a single
 #   run.
 #
-# :::{dropdown} What to expect
+# <details>
+# <summary>What to expect</summary>
+#
 # At depth 20 the two networks should end close together, with the residual one a
 # little lower in training loss. At depth 56 the plain network should lag clearly
 # in training loss, as in the chapter's gradient figure, where the plain network's
 # gradients spread over orders of magnitude between its first and last units. If
 # the ordering flips at one depth on one seed, rerun that depth with another seed
 # before concluding anything.
-# :::
+#
+# </details>
 
 
 # %% tags=["nbval-ignore-output"]

@@ -436,7 +436,9 @@ def my_multiplicative_widths(num_units, alpha): ...  # your code here
 # check("pyramidnet.multiplicative_widths", my_multiplicative_widths)
 
 # %% [markdown]
-# :::{dropdown} Solution
+# <details>
+# <summary>Solution</summary>
+#
 # $D_k = 16\,\alpha^{k/N}$ for $k = 1, \dots, N$, each rounded half up,
 # $\lfloor x + 0.5\rfloor$. The paper floors instead; with floors the widths of
 # PyramidNet-110 ($\alpha = 4$) differ at 23 of the 54 units, and are lower there
@@ -444,12 +446,13 @@ def my_multiplicative_widths(num_units, alpha): ...  # your code here
 # $16\cdot 4^{1/54} \approx 16.41$, rounded to 16: the first unit wider than 16 is
 # unit 2 (17 channels).
 #
-# % The reference solution, as the next code cell runs it (tools/solutions.py):
+# <!-- The reference solution, as the next code cell runs it (tools/solutions.py) -->
 #
 # ```python
 # def solution_multiplicative_widths(num_units, alpha):
-#     return [int(16 * alpha ** (k / num_units) + 0.5) for k in range(1, num_units + 1)]
-#
+#     return [
+#         int(16 * alpha ** (k / num_units) + 0.5) for k in range(1, num_units + 1)
+#     ]
 #
 # check("pyramidnet.multiplicative_widths", solution_multiplicative_widths)
 # print("units 1-6:", solution_multiplicative_widths(54, 4)[:6])
@@ -459,16 +462,21 @@ def my_multiplicative_widths(num_units, alpha): ...  # your code here
 # ✓ pyramidnet.multiplicative_widths: correct on all 5 cases.
 # units 1-6: [16, 17, 17, 18, 18, 19]
 # ```
-# :::
+# </details>
 
 
-# %% tags=["remove-cell"]
-def solution_multiplicative_widths(num_units, alpha):
-    return [int(16 * alpha ** (k / num_units) + 0.5) for k in range(1, num_units + 1)]
+# %% tags=["nbval-ignore-output", "remove-cell"] jupyter={"source_hidden": true} cellView="form"
+# @title Reference solution: it runs only when the book is executed
+if rn.run_solutions():  # RESNOTES_SOLUTIONS=1; "Run all" skips it
 
+    def solution_multiplicative_widths(num_units, alpha):
+        return [
+            int(16 * alpha ** (k / num_units) + 0.5) for k in range(1, num_units + 1)
+        ]
 
-check("pyramidnet.multiplicative_widths", solution_multiplicative_widths)
-print("units 1-6:", solution_multiplicative_widths(54, 4)[:6])
+    check("pyramidnet.multiplicative_widths", solution_multiplicative_widths)
+    print("units 1-6:", solution_multiplicative_widths(54, 4)[:6])
+
 
 # %% [markdown]
 # **2.2 Parameters from the widths** (code, ★★). Write `my_params_from_widths(widths)`:
@@ -484,13 +492,15 @@ def my_params_from_widths(widths): ...  # your code here
 # check("pyramidnet.params_from_widths", my_params_from_widths)
 
 # %% [markdown]
-# :::{dropdown} Solution
+# <details>
+# <summary>Solution</summary>
+#
 # Stem: 3×3 conv from 3 to 16 channels (432) and a BN (32). Unit $k$ reads
 # $D_{k-1}$ channels ($D_0 = 16$): $\mathrm{BN}(D_{k-1})$, 3×3 conv $D_{k-1}\to D_k$,
 # $\mathrm{BN}(D_k)$, 3×3 conv $D_k\to D_k$, $\mathrm{BN}(D_k)$. Then the final BN,
 # $2D_N$, and the classifier, $10D_N + 10$. The stride does not change a count.
 #
-# % The reference solution, as the next code cell runs it (tools/solutions.py):
+# <!-- The reference solution, as the next code cell runs it (tools/solutions.py) -->
 #
 # ```python
 # def solution_params_from_widths(widths):
@@ -506,32 +516,34 @@ def my_params_from_widths(widths): ...  # your code here
 #         previous = width
 #     return total + 2 * previous + 10 * previous + 10  # final BN and classifier
 #
-#
 # check("pyramidnet.params_from_widths", solution_params_from_widths)
 # ```
 #
 # ```text
 # ✓ pyramidnet.params_from_widths: correct on all 4 cases.
 # ```
-# :::
+# </details>
 
 
-# %% tags=["remove-cell"]
-def solution_params_from_widths(widths):
-    total, previous = 27 * 16 + 2 * 16, 16  # stem: conv and BN
-    for width in widths:
-        total += (
-            2 * previous
-            + 9 * previous * width
-            + 2 * width
-            + 9 * width * width
-            + 2 * width
-        )
-        previous = width
-    return total + 2 * previous + 10 * previous + 10  # final BN and classifier
+# %% tags=["nbval-ignore-output", "remove-cell"] jupyter={"source_hidden": true} cellView="form"
+# @title Reference solution: it runs only when the book is executed
+if rn.run_solutions():  # RESNOTES_SOLUTIONS=1; "Run all" skips it
 
+    def solution_params_from_widths(widths):
+        total, previous = 27 * 16 + 2 * 16, 16  # stem: conv and BN
+        for width in widths:
+            total += (
+                2 * previous
+                + 9 * previous * width
+                + 2 * width
+                + 9 * width * width
+                + 2 * width
+            )
+            previous = width
+        return total + 2 * previous + 10 * previous + 10  # final BN and classifier
 
-check("pyramidnet.params_from_widths", solution_params_from_widths)
+    check("pyramidnet.params_from_widths", solution_params_from_widths)
+
 
 # %% [markdown]
 # **2.3 Counting PyramidNet-110, multiplicative** (compute, ★). With your two
@@ -545,17 +557,23 @@ my_count = None  # your answer: a number
 # check("pyramidnet.params", my_count, depth=110, alpha=4, widening="multiplicative")
 
 # %% [markdown]
-# :::{dropdown} Solution
+# <details>
+# <summary>Solution</summary>
+#
 # 1,373,208 parameters, against 1,772,706 for the additive PyramidNet-110 with
 # $\alpha = 48$: 399,498 fewer (22.5%), for the same first and last widths.
 # With floored widths (the paper's formula) you would get 1,345,152.
 #
-# % The reference solution, as the next code cell runs it (tools/solutions.py):
+# <!-- The reference solution, as the next code cell runs it (tools/solutions.py) -->
 #
 # ```python
 # solution_count = solution_params_from_widths(solution_multiplicative_widths(54, 4))
 # check(
-#     "pyramidnet.params", solution_count, depth=110, alpha=4, widening="multiplicative"
+#     "pyramidnet.params",
+#     solution_count,
+#     depth=110,
+#     alpha=4,
+#     widening="multiplicative",
 # )
 # print(
 #     f"multiplicative, alpha=4: {solution_count:,}; additive, alpha=48: "
@@ -567,17 +585,24 @@ my_count = None  # your answer: a number
 # ✓ pyramidnet.params: correct.
 # multiplicative, alpha=4: 1,373,208; additive, alpha=48: 1,772,706
 # ```
-# :::
+# </details>
 
-# %% tags=["remove-cell"]
-solution_count = solution_params_from_widths(solution_multiplicative_widths(54, 4))
-check(
-    "pyramidnet.params", solution_count, depth=110, alpha=4, widening="multiplicative"
-)
-print(
-    f"multiplicative, alpha=4: {solution_count:,}; additive, alpha=48: "
-    f"{count_parameters(PyramidNet(depth=110, alpha=48)):,}"
-)
+# %% tags=["nbval-ignore-output", "remove-cell"] jupyter={"source_hidden": true} cellView="form"
+# @title Reference solution: it runs only when the book is executed
+if rn.run_solutions():  # RESNOTES_SOLUTIONS=1; "Run all" skips it
+    solution_count = solution_params_from_widths(solution_multiplicative_widths(54, 4))
+    check(
+        "pyramidnet.params",
+        solution_count,
+        depth=110,
+        alpha=4,
+        widening="multiplicative",
+    )
+    print(
+        f"multiplicative, alpha=4: {solution_count:,}; additive, alpha=48: "
+        f"{count_parameters(PyramidNet(depth=110, alpha=48)):,}"
+    )
+
 
 # %% [markdown]
 # **2.4 Where the parameters sit** (compute and reason, ★★). Count the
@@ -588,7 +613,9 @@ print(
 # the additive one, and compare again. Where does the multiplicative rule put its
 # parameters, and why?
 #
-# :::{dropdown} Solution
+# <details>
+# <summary>Solution</summary>
+#
 # | PyramidNet-110 | stage 1 | stage 2 | stage 3 | last width |
 # |---|---|---|---|---|
 # | additive, $\alpha = 48$ (1.77M) | 199,384 (11%) | 535,192 (30%) | 1,036,888 (59%) | 64 |
@@ -609,12 +636,11 @@ print(
 # rule ($\alpha = 4.75$) draws level on CIFAR-10 (4.62% both) and is ahead on
 # CIFAR-100 (23.16% against 23.31%).
 #
-# % The reference solution, as the next code cell runs it (tools/solutions.py):
+# <!-- The reference solution, as the next code cell runs it (tools/solutions.py) -->
 #
 # ```python
 # def stage_params(model):
 #     return [sum(p.numel() for p in stage.parameters()) for stage in model.stages]
-#
 #
 # for label, net in [
 #     ("additive, alpha=48", PyramidNet(depth=110, alpha=48)),
@@ -639,30 +665,33 @@ print(
 # multiplicative, alpha=4    ['140,637', '349,479', '881,850'] total 1,373,208
 # multiplicative, alpha=4.8  ['150,128', '425,845', '1,208,350'] total 1,785,721
 # ```
-# :::
+# </details>
 
 
-# %% tags=["remove-cell"]
-def stage_params(model):
-    return [sum(p.numel() for p in stage.parameters()) for stage in model.stages]
+# %% tags=["nbval-ignore-output", "remove-cell"] jupyter={"source_hidden": true} cellView="form"
+# @title Reference solution: it runs only when the book is executed
+if rn.run_solutions():  # RESNOTES_SOLUTIONS=1; "Run all" skips it
 
+    def stage_params(model):
+        return [sum(p.numel() for p in stage.parameters()) for stage in model.stages]
 
-for label, net in [
-    ("additive, alpha=48", PyramidNet(depth=110, alpha=48)),
-    (
-        "multiplicative, alpha=4",
-        PyramidNet(depth=110, alpha=4, widening="multiplicative"),
-    ),
-    (
-        "multiplicative, alpha=4.8",
-        PyramidNet(depth=110, alpha=4.8, widening="multiplicative"),
-    ),
-]:
-    print(
-        f"{label:26s}",
-        [f"{p:,}" for p in stage_params(net)],
-        f"total {count_parameters(net):,}",
-    )
+    for label, net in [
+        ("additive, alpha=48", PyramidNet(depth=110, alpha=48)),
+        (
+            "multiplicative, alpha=4",
+            PyramidNet(depth=110, alpha=4, widening="multiplicative"),
+        ),
+        (
+            "multiplicative, alpha=4.8",
+            PyramidNet(depth=110, alpha=4.8, widening="multiplicative"),
+        ),
+    ]:
+        print(
+            f"{label:26s}",
+            [f"{p:,}" for p in stage_params(net)],
+            f"total {count_parameters(net):,}",
+        )
+
 
 # %% [markdown]
 # **2.5 Additive against multiplicative, trained** (experiment, ★★★). In the
@@ -690,12 +719,15 @@ for label, net in [
 #   between the two rules is not a result; under `fast` (10,000 test images,
 #   about ±1 point) it starts to be one, for one seed.
 #
-# :::{dropdown} What to expect
+# <details>
+# <summary>What to expect</summary>
+#
 # Under `demo`, expect the two networks within the noise of each other: the
 # difference the paper reports is below a point of error, on full CIFAR after 300
 # epochs. The time per epoch should follow the FLOPs. Repeat with two more seeds
 # before claiming an ordering.
-# :::
+#
+# </details>
 
 
 # %% tags=["nbval-ignore-output"]

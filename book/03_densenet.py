@@ -485,14 +485,16 @@ def my_transition_channels(depth, growth_rate, compression): ...  # your code he
 # check("densenet.transition_channels", my_transition_channels)
 
 # %% [markdown]
-# :::{dropdown} Solution
+# <details>
+# <summary>Solution</summary>
+#
 # Depth $= 6n + 4$, so $n = 16$ layers per block. The stem has $2k = 24$ channels;
 # block 1 adds $16 \times 12 = 192$: **216** enter transition 1, which leaves
 # $\lfloor 0.5 \times 216 \rfloor = 108$. Block 2 adds 192: **300** enter transition 2,
 # which leaves 150; block 3 adds 192, and 342 channels reach the classifier.
 # Without compression ($\theta = 1$) the numbers would be 216, 408 and 600.
 #
-# % The reference solution, as the next code cell runs it (tools/solutions.py):
+# <!-- The reference solution, as the next code cell runs it (tools/solutions.py) -->
 #
 # ```python
 # def solution_transition_channels(depth, growth_rate, compression):
@@ -502,7 +504,6 @@ def my_transition_channels(depth, growth_rate, compression): ...  # your code he
 #         int(compression * first) + n * growth_rate
 #     )  # int() floors a positive number
 #     return [first, second]
-#
 #
 # check("densenet.transition_channels", solution_transition_channels)
 # net = densenet_bc(depth=100, growth_rate=12, compression=0.5).eval()
@@ -527,36 +528,39 @@ def my_transition_channels(depth, growth_rate, compression): ...  # your code he
 # ✓ densenet.transition_channels: correct on all 5 cases.
 # by hand: [216, 300] | read off the model: [216, 300]
 # ```
-# :::
+# </details>
 
 
-# %% tags=["remove-cell"]
-def solution_transition_channels(depth, growth_rate, compression):
-    n = (depth - 4) // 6
-    first = 2 * growth_rate + n * growth_rate
-    second = (
-        int(compression * first) + n * growth_rate
-    )  # int() floors a positive number
-    return [first, second]
+# %% tags=["nbval-ignore-output", "remove-cell"] jupyter={"source_hidden": true} cellView="form"
+# @title Reference solution: it runs only when the book is executed
+if rn.run_solutions():  # RESNOTES_SOLUTIONS=1; "Run all" skips it
 
+    def solution_transition_channels(depth, growth_rate, compression):
+        n = (depth - 4) // 6
+        first = 2 * growth_rate + n * growth_rate
+        second = (
+            int(compression * first) + n * growth_rate
+        )  # int() floors a positive number
+        return [first, second]
 
-check("densenet.transition_channels", solution_transition_channels)
-net = densenet_bc(depth=100, growth_rate=12, compression=0.5).eval()
-entering = []
-hooks = [
-    t.register_forward_pre_hook(lambda _m, args: entering.append(args[0].shape[1]))
-    for t in net.transitions
-]
-with torch.no_grad():
-    net(torch.zeros(1, 3, 32, 32))
-for hook in hooks:
-    hook.remove()
-print(
-    "by hand:",
-    solution_transition_channels(100, 12, 0.5),
-    "| read off the model:",
-    entering,
-)
+    check("densenet.transition_channels", solution_transition_channels)
+    net = densenet_bc(depth=100, growth_rate=12, compression=0.5).eval()
+    entering = []
+    hooks = [
+        t.register_forward_pre_hook(lambda _m, args: entering.append(args[0].shape[1]))
+        for t in net.transitions
+    ]
+    with torch.no_grad():
+        net(torch.zeros(1, 3, 32, 32))
+    for hook in hooks:
+        hook.remove()
+    print(
+        "by hand:",
+        solution_transition_channels(100, 12, 0.5),
+        "| read off the model:",
+        entering,
+    )
+
 
 # %% [markdown]
 # **3.2 Parameters of a dense layer** (code, ★★). Write
@@ -574,7 +578,9 @@ def my_layer_params(in_channels, growth_rate): ...  # your code here
 # check("densenet.layer_params", my_layer_params)
 
 # %% [markdown]
-# :::{dropdown} Solution
+# <details>
+# <summary>Solution</summary>
+#
 # $2m + 4km + 2\cdot 4k + 9\cdot 4k\cdot k$ for a layer that reads $m$ channels.
 # Layer $\ell$ of block 1 reads $m = 24 + 12(\ell - 1)$: the first layer has
 # 6,480 parameters and the last ($m = 204$) 15,480. The 3×3 part, $36k^2 = 5{,}184$, is
@@ -583,13 +589,12 @@ def my_layer_params(in_channels, growth_rate): ...  # your code here
 # parameters, block 2 242,880, block 3 276,480, and the transitions 23,760 and
 # 45,600.
 #
-# % The reference solution, as the next code cell runs it (tools/solutions.py):
+# <!-- The reference solution, as the next code cell runs it (tools/solutions.py) -->
 #
 # ```python
 # def solution_layer_params(in_channels, growth_rate):
 #     k = growth_rate
 #     return 2 * in_channels + in_channels * 4 * k + 2 * 4 * k + 9 * 4 * k * k
-#
 #
 # check("densenet.layer_params", solution_layer_params)
 # by_hand = sum(solution_layer_params(24 + 12 * l, 12) for l in range(16))
@@ -601,19 +606,22 @@ def my_layer_params(in_channels, growth_rate): ...  # your code here
 # ✓ densenet.layer_params: correct on all 5 cases.
 # block 1 by hand: 175,680; in the model: 175,680
 # ```
-# :::
+# </details>
 
 
-# %% tags=["remove-cell"]
-def solution_layer_params(in_channels, growth_rate):
-    k = growth_rate
-    return 2 * in_channels + in_channels * 4 * k + 2 * 4 * k + 9 * 4 * k * k
+# %% tags=["nbval-ignore-output", "remove-cell"] jupyter={"source_hidden": true} cellView="form"
+# @title Reference solution: it runs only when the book is executed
+if rn.run_solutions():  # RESNOTES_SOLUTIONS=1; "Run all" skips it
 
+    def solution_layer_params(in_channels, growth_rate):
+        k = growth_rate
+        return 2 * in_channels + in_channels * 4 * k + 2 * 4 * k + 9 * 4 * k * k
 
-check("densenet.layer_params", solution_layer_params)
-by_hand = sum(solution_layer_params(24 + 12 * l, 12) for l in range(16))
-in_model = sum(p.numel() for p in net.blocks[0].parameters())
-print(f"block 1 by hand: {by_hand:,}; in the model: {in_model:,}")
+    check("densenet.layer_params", solution_layer_params)
+    by_hand = sum(solution_layer_params(24 + 12 * l, 12) for l in range(16))
+    in_model = sum(p.numel() for p in net.blocks[0].parameters())
+    print(f"block 1 by hand: {by_hand:,}; in the model: {in_model:,}")
+
 
 # %% [markdown]
 # **3.3 Why memory grows quadratically** (compute, ★★). In the naive
@@ -631,7 +639,9 @@ def my_stored_channels(in_channels, num_layers, growth_rate): ...  # your code h
 # check("densenet.stored_channels", my_stored_channels)
 
 # %% [markdown]
-# :::{dropdown} Solution
+# <details>
+# <summary>Solution</summary>
+#
 # $\sum_{\ell=1}^{n}\bigl(k_0 + (\ell-1)k\bigr) = nk_0 + k\,n(n-1)/2$. For block 1
 # ($k_0 = 24$, $n = 16$, $k = 12$): $384 + 1{,}440 = 1{,}824$ channels; with
 # $n = 32$: 6,720, 3.7 times more for twice the layers, because the second term
@@ -640,14 +650,14 @@ def my_stored_channels(in_channels, num_layers, growth_rate): ...  # your code h
 # block 1 alone, which is what the memory-efficient mode recomputes instead of
 # storing (that is an upper bound: PyTorch can share some of these buffers).
 #
-# % The reference solution, as the next code cell runs it (tools/solutions.py):
+# <!-- The reference solution, as the next code cell runs it (tools/solutions.py) -->
 #
 # ```python
 # def solution_stored_channels(in_channels, num_layers, growth_rate):
 #     return sum(
-#         in_channels + (layer - 1) * growth_rate for layer in range(1, num_layers + 1)
+#         in_channels + (layer - 1) * growth_rate
+#         for layer in range(1, num_layers + 1)
 #     )
-#
 #
 # check("densenet.stored_channels", solution_stored_channels)
 # print(
@@ -662,30 +672,36 @@ def my_stored_channels(in_channels, num_layers, growth_rate): ...  # your code h
 # ✓ densenet.stored_channels: correct on all 5 cases.
 # n=16: 1824 | n=32: 6720
 # ```
-# :::
+# </details>
 
 
-# %% tags=["remove-cell"]
-def solution_stored_channels(in_channels, num_layers, growth_rate):
-    return sum(
-        in_channels + (layer - 1) * growth_rate for layer in range(1, num_layers + 1)
+# %% tags=["nbval-ignore-output", "remove-cell"] jupyter={"source_hidden": true} cellView="form"
+# @title Reference solution: it runs only when the book is executed
+if rn.run_solutions():  # RESNOTES_SOLUTIONS=1; "Run all" skips it
+
+    def solution_stored_channels(in_channels, num_layers, growth_rate):
+        return sum(
+            in_channels + (layer - 1) * growth_rate
+            for layer in range(1, num_layers + 1)
+        )
+
+    check("densenet.stored_channels", solution_stored_channels)
+    print(
+        "n=16:",
+        solution_stored_channels(24, 16, 12),
+        "| n=32:",
+        solution_stored_channels(24, 32, 12),
     )
 
-
-check("densenet.stored_channels", solution_stored_channels)
-print(
-    "n=16:",
-    solution_stored_channels(24, 16, 12),
-    "| n=32:",
-    solution_stored_channels(24, 32, 12),
-)
 
 # %% [markdown]
 # **3.4 What compression buys** (reason, ★★). DenseNet-BC-100 ($\theta = 0.5$) has
 # 769,162 parameters; the same network with $\theta = 1$ has 1,210,066. Using
 # your answers to 3.1 and 3.2, say where the extra 440,904 parameters sit.
 #
-# :::{dropdown} Solution
+# <details>
+# <summary>Solution</summary>
+#
 # With $\theta = 1$, block 2 starts from 216 channels instead of 108, and block 3
 # from 408 instead of 150. Every layer of those blocks reads that many more
 # channels, at 50 parameters per channel (3.2): block 2 grows from 242,880 to
@@ -695,7 +711,8 @@ print(
 # both). The final BN and the classifier read 600 channels instead of 342
 # (+3,096). Block 1 is unchanged. Compression keeps the blocks' inputs narrow,
 # which is where a dense network spends its parameters.
-# :::
+#
+# </details>
 
 # %% [markdown]
 # **3.5 Compression, trained** (experiment, ★★★). In the training section, train
@@ -715,12 +732,15 @@ print(
 #   (chapters 1 and 2 show three seeds of their comparisons). Run two or three seeds
 #   of each before reading a difference under `demo`.
 #
-# :::{dropdown} What to expect
+# <details>
+# <summary>What to expect</summary>
+#
 # The paper finds DenseNet-BC more parameter-efficient than DenseNet-B at full
 # scale. After 8 short epochs on 4,500 images, expect the two within the noise;
 # the time per epoch is the part of the comparison that a `demo` run measures
 # reliably.
-# :::
+#
+# </details>
 
 
 # %% tags=["nbval-ignore-output"]

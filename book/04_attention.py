@@ -542,7 +542,9 @@ def my_signal(mask, modules, attention): ...  # your code here
 # check("attention.signal", my_signal)
 
 # %% [markdown]
-# :::{dropdown} Solution
+# <details>
+# <summary>Solution</summary>
+#
 # Each NAL module computes $H = M\cdot T$, so with $M = 0.5$ it halves the signal,
 # and $m$ modules multiply it by $0.5^m$: 0.125 after 3 modules, 0.0156 after 6
 # and 0.00024 (1/4,096) after 12. ARL multiplies by $1 + M = 1.5$ instead:
@@ -550,13 +552,12 @@ def my_signal(mask, modules, attention): ...  # your code here
 # Attention-56 ($m = 1$), Attention-92 ($m = 2$) and Attention-164 ($m = 4$), the
 # network where the paper's NAL falls furthest behind (7.18% against 4.31% error).
 #
-# % The reference solution, as the next code cell runs it (tools/solutions.py):
+# <!-- The reference solution, as the next code cell runs it (tools/solutions.py) -->
 #
 # ```python
 # def solution_signal(mask, modules, attention):
 #     factor = mask if attention == "nal" else 1 + mask
 #     return factor**modules
-#
 #
 # check("attention.signal", solution_signal)
 # for m in (3, 6, 12):
@@ -570,19 +571,22 @@ def my_signal(mask, modules, attention): ...  # your code here
 #  6 modules: NAL 0.01562, ARL 11.4
 # 12 modules: NAL 0.00024, ARL 129.7
 # ```
-# :::
+# </details>
 
 
-# %% tags=["remove-cell"]
-def solution_signal(mask, modules, attention):
-    factor = mask if attention == "nal" else 1 + mask
-    return factor**modules
+# %% tags=["nbval-ignore-output", "remove-cell"] jupyter={"source_hidden": true} cellView="form"
+# @title Reference solution: it runs only when the book is executed
+if rn.run_solutions():  # RESNOTES_SOLUTIONS=1; "Run all" skips it
 
+    def solution_signal(mask, modules, attention):
+        factor = mask if attention == "nal" else 1 + mask
+        return factor**modules
 
-check("attention.signal", solution_signal)
-for m in (3, 6, 12):
-    nal, arl = solution_signal(0.5, m, "nal"), solution_signal(0.5, m, "arl")
-    print(f"{m:2d} modules: NAL {nal:.5f}, ARL {arl:.1f}")
+    check("attention.signal", solution_signal)
+    for m in (3, 6, 12):
+        nal, arl = solution_signal(0.5, m, "nal"), solution_signal(0.5, m, "arl")
+        print(f"{m:2d} modules: NAL {nal:.5f}, ARL {arl:.1f}")
+
 
 # %% [markdown]
 # **4.2 Formula (3) in code** (code, ★). Write `my_combine(trunk, mask, attention)`
@@ -598,18 +602,19 @@ def my_combine(trunk, mask, attention): ...  # your code here
 # check("attention.combine", my_combine)
 
 # %% [markdown]
-# :::{dropdown} Solution
+# <details>
+# <summary>Solution</summary>
+#
 # ARL: `(1 + mask) * trunk`; NAL: `mask * trunk`. Beware the survey's misprint,
 # $1 + M\cdot T$, which adds a constant instead. With the mask forced to 0.5 the
 # measured ratio is exactly 0.5 (NAL) and 1.5 (ARL): the factor that exercise 4.1
 # applies once per module.
 #
-# % The reference solution, as the next code cell runs it (tools/solutions.py):
+# <!-- The reference solution, as the next code cell runs it (tools/solutions.py) -->
 #
 # ```python
 # def solution_combine(trunk, mask, attention):
 #     return (1 + mask) * trunk if attention == "arl" else mask * trunk
-#
 #
 # check("attention.combine", solution_combine)
 # torch.manual_seed(0)
@@ -629,25 +634,28 @@ def my_combine(trunk, mask, attention): ...  # your code here
 # NAL: ||H|| / ||T|| = 0.5000
 # ARL: ||H|| / ||T|| = 1.5000
 # ```
-# :::
+# </details>
 
 
-# %% tags=["remove-cell"]
-def solution_combine(trunk, mask, attention):
-    return (1 + mask) * trunk if attention == "arl" else mask * trunk
+# %% tags=["nbval-ignore-output", "remove-cell"] jupyter={"source_hidden": true} cellView="form"
+# @title Reference solution: it runs only when the book is executed
+if rn.run_solutions():  # RESNOTES_SOLUTIONS=1; "Run all" skips it
 
+    def solution_combine(trunk, mask, attention):
+        return (1 + mask) * trunk if attention == "arl" else mask * trunk
 
-check("attention.combine", solution_combine)
-torch.manual_seed(0)
-module = AttentionModule(64, input_size=32).eval()
-x = torch.randn(2, 64, 32, 32)
-with torch.no_grad():
-    trunk = module.trunk(module.pre(x))
-    half = torch.full_like(trunk, 0.5)
-    for attention in ("nal", "arl"):
-        module.attention = attention
-        ratio = module.combine(trunk, half).norm() / trunk.norm()
-        print(f"{attention.upper()}: ||H|| / ||T|| = {ratio.item():.4f}")
+    check("attention.combine", solution_combine)
+    torch.manual_seed(0)
+    module = AttentionModule(64, input_size=32).eval()
+    x = torch.randn(2, 64, 32, 32)
+    with torch.no_grad():
+        trunk = module.trunk(module.pre(x))
+        half = torch.full_like(trunk, 0.5)
+        for attention in ("nal", "arl"):
+            module.attention = attention
+            ratio = module.combine(trunk, half).norm() / trunk.norm()
+            print(f"{attention.upper()}: ||H|| / ||T|| = {ratio.item():.4f}")
+
 
 # %% [markdown]
 # **4.3 Modules from the depth** (compute, ★). Write `my_modules_per_stage(depth, p, t)`, which
@@ -662,17 +670,18 @@ def my_modules_per_stage(depth, p, t): ...  # your code here
 # check("attention.modules_per_stage", my_modules_per_stage)
 
 # %% [markdown]
-# :::{dropdown} Solution
+# <details>
+# <summary>Solution</summary>
+#
 # $m = (\text{depth} - 20) / (9(2p + t))$. Attention-452: $432 / 72 = 6$ modules per
 # stage, 18 in all, the same number as Attention-236, but each module has twice
 # as many units (2 before, 4 in the trunk, 2 after).
 #
-# % The reference solution, as the next code cell runs it (tools/solutions.py):
+# <!-- The reference solution, as the next code cell runs it (tools/solutions.py) -->
 #
 # ```python
 # def solution_modules_per_stage(depth, p, t):
 #     return (depth - 20) // (9 * (2 * p + t))
-#
 #
 # check("attention.modules_per_stage", solution_modules_per_stage)
 # ```
@@ -680,15 +689,18 @@ def my_modules_per_stage(depth, p, t): ...  # your code here
 # ```text
 # ✓ attention.modules_per_stage: correct on all 6 cases.
 # ```
-# :::
+# </details>
 
 
-# %% tags=["remove-cell"]
-def solution_modules_per_stage(depth, p, t):
-    return (depth - 20) // (9 * (2 * p + t))
+# %% tags=["nbval-ignore-output", "remove-cell"] jupyter={"source_hidden": true} cellView="form"
+# @title Reference solution: it runs only when the book is executed
+if rn.run_solutions():  # RESNOTES_SOLUTIONS=1; "Run all" skips it
 
+    def solution_modules_per_stage(depth, p, t):
+        return (depth - 20) // (9 * (2 * p + t))
 
-check("attention.modules_per_stage", solution_modules_per_stage)
+    check("attention.modules_per_stage", solution_modules_per_stage)
+
 
 # %% [markdown]
 # **4.4 Would batch norm undo the halving?** (reason, ★★★). Every residual unit in
@@ -696,7 +708,9 @@ check("attention.modules_per_stage", solution_modules_per_stage)
 # signal uniformly, the next unit's branch would not even notice. Why is stacking
 # NAL modules still harmful, and why does the same argument not hurt ARL?
 #
-# :::{dropdown} Solution
+# <details>
+# <summary>Solution</summary>
+#
 # BN normalises what enters each residual *branch*, not the identity path. A unit
 # computes $x + F(\mathrm{BN}(x))$: if $x$ has been halved, $F$'s output keeps its
 # size while the carried $x$ is halved. So each NAL module halves the weight of
@@ -708,7 +722,8 @@ check("attention.modules_per_stage", solution_modules_per_stage)
 # near 0, a feature is erased, and no normalisation later can bring it back.
 # Under ARL, $\partial H / \partial T = 1 + M \ge 1$: the carried signal and its
 # gradient are never attenuated, and a mask near 0 means "leave the feature alone".
-# :::
+#
+# </details>
 
 # %% [markdown]
 # **4.5 ARL against NAL, deeper** (experiment, ★★★). Rerun the training section
@@ -735,12 +750,15 @@ check("attention.modules_per_stage", solution_modules_per_stage)
 #   56 layers (0.4 points) is invisible at this
 #   scale; look for the trend with depth over two or three seeds.
 #
-# :::{dropdown} What to expect
+# <details>
+# <summary>What to expect</summary>
+#
 # Under `demo`, expect no accuracy difference between ARL and NAL that this scale
 # can detect, at 92 as at 56: the paper's own gap is the same 0.4 points at both
 # depths. The ratio curves are the more reliable signal: they
 # are measured on every module and do not depend on the test-set noise.
-# :::
+#
+# </details>
 
 
 # %% tags=["nbval-ignore-output"]

@@ -443,20 +443,22 @@ def my_survival(num_blocks, final_survival, rule): ...  # your code here
 # check("stochastic_depth.survival_probabilities", my_survival)
 
 # %% [markdown]
-# :::{dropdown} Solution
+# <details>
+# <summary>Solution</summary>
+#
 # The index $l$ runs from 1 to $L$: the first block survives with
 # $1 - (1 - p_L)/L$ (0.9907 for $L = 54$), not 1, and the last with exactly $p_L$.
 #
-# % The reference solution, as the next code cell runs it (tools/solutions.py):
+# <!-- The reference solution, as the next code cell runs it (tools/solutions.py) -->
 #
 # ```python
 # def solution_survival(num_blocks, final_survival, rule):
 #     if rule == "uniform":
 #         return [final_survival] * num_blocks
 #     return [
-#         1 - (l / num_blocks) * (1 - final_survival) for l in range(1, num_blocks + 1)
+#         1 - (l / num_blocks) * (1 - final_survival)
+#         for l in range(1, num_blocks + 1)
 #     ]
-#
 #
 # check("stochastic_depth.survival_probabilities", solution_survival)
 # model = StochasticDepthResNet(depth=110, final_survival=0.5)
@@ -473,27 +475,31 @@ def my_survival(num_blocks, final_survival, rule): ...  # your code here
 # ✓ stochastic_depth.survival_probabilities: correct on all 6 cases.
 # same as the model: True
 # ```
-# :::
+# </details>
 
 
-# %% tags=["remove-cell"]
-def solution_survival(num_blocks, final_survival, rule):
-    if rule == "uniform":
-        return [final_survival] * num_blocks
-    return [
-        1 - (l / num_blocks) * (1 - final_survival) for l in range(1, num_blocks + 1)
-    ]
+# %% tags=["nbval-ignore-output", "remove-cell"] jupyter={"source_hidden": true} cellView="form"
+# @title Reference solution: it runs only when the book is executed
+if rn.run_solutions():  # RESNOTES_SOLUTIONS=1; "Run all" skips it
 
+    def solution_survival(num_blocks, final_survival, rule):
+        if rule == "uniform":
+            return [final_survival] * num_blocks
+        return [
+            1 - (l / num_blocks) * (1 - final_survival)
+            for l in range(1, num_blocks + 1)
+        ]
 
-check("stochastic_depth.survival_probabilities", solution_survival)
-model = StochasticDepthResNet(depth=110, final_survival=0.5)
-print(
-    "same as the model:",
-    all(
-        abs(a - b) < 1e-12
-        for a, b in zip(solution_survival(54, 0.5, "linear"), model.survival_probs)
-    ),
-)
+    check("stochastic_depth.survival_probabilities", solution_survival)
+    model = StochasticDepthResNet(depth=110, final_survival=0.5)
+    print(
+        "same as the model:",
+        all(
+            abs(a - b) < 1e-12
+            for a, b in zip(solution_survival(54, 0.5, "linear"), model.survival_probs)
+        ),
+    )
+
 
 # %% [markdown]
 # **5.2 Expected depth** (compute, ★★). Write
@@ -510,19 +516,20 @@ def my_expected_active(num_blocks, final_survival, rule): ...  # your code here
 # check("stochastic_depth.expected_active_blocks", my_expected_active)
 
 # %% [markdown]
-# :::{dropdown} Solution
+# <details>
+# <summary>Solution</summary>
+#
 # Each block runs with probability $p_l$, so $E = \sum_l p_l$. For the linear rule,
 # $\sum_{l=1}^{L} l = L(L+1)/2$ gives $E = L - (1 - p_L)(L+1)/2$. ResNet-110
 # ($L = 54$): $54 - 0.5 \times 55/2 = 40.25$ blocks (75%); uniform $p = 0.5$: 27. The uniform
 # rule with $p = 40.25/54 \approx 0.745$ has the same expected depth; the shortcut
 # $L(1 + p_L)/2 = 40.5$ is the continuous approximation, a quarter of a block off.
 #
-# % The reference solution, as the next code cell runs it (tools/solutions.py):
+# <!-- The reference solution, as the next code cell runs it (tools/solutions.py) -->
 #
 # ```python
 # def solution_expected_active(num_blocks, final_survival, rule):
 #     return sum(solution_survival(num_blocks, final_survival, rule))
-#
 #
 # check("stochastic_depth.expected_active_blocks", solution_expected_active)
 # print(
@@ -535,19 +542,22 @@ def my_expected_active(num_blocks, final_survival, rule): ...  # your code here
 # ✓ stochastic_depth.expected_active_blocks: correct on all 6 cases.
 # ResNet-110: linear 40.25 | uniform 27.00
 # ```
-# :::
+# </details>
 
 
-# %% tags=["remove-cell"]
-def solution_expected_active(num_blocks, final_survival, rule):
-    return sum(solution_survival(num_blocks, final_survival, rule))
+# %% tags=["nbval-ignore-output", "remove-cell"] jupyter={"source_hidden": true} cellView="form"
+# @title Reference solution: it runs only when the book is executed
+if rn.run_solutions():  # RESNOTES_SOLUTIONS=1; "Run all" skips it
 
+    def solution_expected_active(num_blocks, final_survival, rule):
+        return sum(solution_survival(num_blocks, final_survival, rule))
 
-check("stochastic_depth.expected_active_blocks", solution_expected_active)
-print(
-    f"ResNet-110: linear {solution_expected_active(54, 0.5, 'linear'):.2f} | "
-    f"uniform {solution_expected_active(54, 0.5, 'uniform'):.2f}"
-)
+    check("stochastic_depth.expected_active_blocks", solution_expected_active)
+    print(
+        f"ResNet-110: linear {solution_expected_active(54, 0.5, 'linear'):.2f} | "
+        f"uniform {solution_expected_active(54, 0.5, 'uniform'):.2f}"
+    )
+
 
 # %% [markdown]
 # **5.3 Predicting the time saving** (compute, ★★). Assume the training time is
@@ -568,7 +578,9 @@ def my_time_saving(depth, final_survival): ...  # your code here
 # check("stochastic_depth.time_saving", my_time_saving)
 
 # %% [markdown]
-# :::{dropdown} Solution
+# <details>
+# <summary>Solution</summary>
+#
 # A network of depth $6n + 2$ has $L = 3n$ blocks, and the saving is $1 - E/L =
 # (1 - p_L)(L + 1)/(2L)$. ResNet-110 ($L = 54$): 25.5%. The 1202-layer network
 # ($L = 600$): $1 - 449.75/600 = 25.0\%$. The official README's timings give a
@@ -582,13 +594,12 @@ def my_time_saving(depth, final_survival): ...  # your code here
 # parameters, so this is an estimate; a timing of the 1202-layer network is the
 # test.)
 #
-# % The reference solution, as the next code cell runs it (tools/solutions.py):
+# <!-- The reference solution, as the next code cell runs it (tools/solutions.py) -->
 #
 # ```python
 # def solution_time_saving(depth, final_survival):
 #     blocks = 3 * ((depth - 2) // 6)
 #     return 1 - solution_expected_active(blocks, final_survival, "linear") / blocks
-#
 #
 # check("stochastic_depth.time_saving", solution_time_saving)
 # s110, s1202 = solution_time_saving(110, 0.5), solution_time_saving(1202, 0.5)
@@ -607,31 +618,36 @@ def my_time_saving(depth, final_survival): ...  # your code here
 # outside the blocks: 21.5% of ResNet-110's time, 2.4% at 1202 layers;
 # predicted saving there 24.4%
 # ```
-# :::
+# </details>
 
 
-# %% tags=["remove-cell"]
-def solution_time_saving(depth, final_survival):
-    blocks = 3 * ((depth - 2) // 6)
-    return 1 - solution_expected_active(blocks, final_survival, "linear") / blocks
+# %% tags=["nbval-ignore-output", "remove-cell"] jupyter={"source_hidden": true} cellView="form"
+# @title Reference solution: it runs only when the book is executed
+if rn.run_solutions():  # RESNOTES_SOLUTIONS=1; "Run all" skips it
 
+    def solution_time_saving(depth, final_survival):
+        blocks = 3 * ((depth - 2) // 6)
+        return 1 - solution_expected_active(blocks, final_survival, "linear") / blocks
 
-check("stochastic_depth.time_saving", solution_time_saving)
-s110, s1202 = solution_time_saving(110, 0.5), solution_time_saving(1202, 0.5)
-# c: the fraction of the time outside the blocks, from the README's 60 s / 75 s
-c = (0.8 - (1 - s110)) / s110
-c1202 = c / (c + (1 - c) * 600 / 54)
-print(f"predicted saving: ResNet-110 {s110:.1%}, 1202 layers {s1202:.1%}")
-print(f"outside the blocks: {c:.1%} of ResNet-110's time,", end=" ")
-print(f"{c1202:.1%} at 1202 layers;")
-print(f"predicted saving there {(1 - c1202) * s1202:.1%}")
+    check("stochastic_depth.time_saving", solution_time_saving)
+    s110, s1202 = solution_time_saving(110, 0.5), solution_time_saving(1202, 0.5)
+    # c: the fraction of the time outside the blocks, from the README's 60 s / 75 s
+    c = (0.8 - (1 - s110)) / s110
+    c1202 = c / (c + (1 - c) * 600 / 54)
+    print(f"predicted saving: ResNet-110 {s110:.1%}, 1202 layers {s1202:.1%}")
+    print(f"outside the blocks: {c:.1%} of ResNet-110's time,", end=" ")
+    print(f"{c1202:.1%} at 1202 layers;")
+    print(f"predicted saving there {(1 - c1202) * s1202:.1%}")
+
 
 # %% [markdown]
 # **5.4 Which blocks to drop** (reason, ★★). The linear rule drops the late blocks
 # more often than the early ones. Give two reasons for that choice, one from what
 # the blocks compute and one from the chapter's lesion experiment.
 #
-# :::{dropdown} Solution
+# <details>
+# <summary>Solution</summary>
+#
 # First, the early blocks compute low-level features that every later block reads;
 # dropping them changes the input of the whole rest of the network, while a late
 # block refines features that little depends on. Second, the lesion experiment
@@ -642,7 +658,8 @@ print(f"predicted saving there {(1 - c1202) * s1202:.1%}")
 # The paper compares the two rules over a range of $p_L$ and prefers linear
 # decay. Note that at the same $p_L$ the two are not the same depth: in expected depth, linear decay to 0.5 matches uniform 0.745, not 0.5
 # (exercise 5.2).
-# :::
+#
+# </details>
 
 # %% [markdown]
 # **5.5 Linear against uniform, at the same expected depth** (experiment, ★★★).
@@ -665,12 +682,15 @@ print(f"predicted saving there {(1 - c1202) * s1202:.1%}")
 #   comparison of the rules is on full CIFAR after 500 epochs; do not expect to see it under `demo`. The time per epoch is the
 #   robust measurement here.
 #
-# :::{dropdown} What to expect
+# <details>
+# <summary>What to expect</summary>
+#
 # Equal times per epoch within a few percent, accuracies within the noise, and in
 # the lesion study a uniform-rule network that depends less on its first block
 # (it was dropped a quarter of the time) and more on its last blocks than the
 # linear-rule one.
-# :::
+#
+# </details>
 
 
 # %% tags=["nbval-ignore-output"]

@@ -62,6 +62,7 @@ _PUBLIC = {
     "load_ledger": "ledger",
     "learning_curves": "plot",
     "check": "exercises",
+    "run_solutions": "exercises",
     "record_runs": "ledger",
     "train_and_record": "ledger",
 }

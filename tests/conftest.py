@@ -130,3 +130,10 @@ def real_cifar10_available() -> bool:
         return True
     except (rdata.DataNotFoundError, rdata.DataFormatError):
         return False
+
+
+@pytest.fixture(autouse=True)
+def _no_reference_solutions(monkeypatch):
+    """The root conftest.py sets RESNOTES_SOLUTIONS=1 for the chapters' kernels
+    (nbval); the unit tests run as a reader's session would, without it."""
+    monkeypatch.delenv("RESNOTES_SOLUTIONS", raising=False)

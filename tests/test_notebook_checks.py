@@ -87,33 +87,50 @@ def test_every_solution_sits_in_one_toggle_and_its_copy_is_current():
     assert solutions.check(ROOT) == [], "run python tools/solutions.py --write, then jupytext --sync"
 
 
+GUARDED = "# @title Reference solution: it runs only when the book is executed\n" + \
+    'if rn.run_solutions():  # RESNOTES_SOLUTIONS=1; "Run all" skips it\n    check(\'x\', f)\n'
+HIDDEN = {"tags": ["nbval-ignore-output", "remove-cell"], "jupyter": {"source_hidden": True}, "cellView": "form"}
+
+
 def test_a_stale_solution_copy_is_reported():
+    import solutions
+
+    code = {"cell_type": "code", "metadata": json.loads(json.dumps(HIDDEN)), "source": GUARDED, "outputs": []}
+    markdown = {"cell_type": "markdown", "metadata": {}, "source": "<details>\n<summary>Solution</summary>\n\nWhy.\n\n</details>"}
+    nb = {"cells": [markdown, code]}
+    assert solutions.problems_in(nb, "nb") == ["nb: cell 0: the solution's copy of cell 1 is stale"]
+    markdown["source"] = solutions.with_copy(markdown["source"], solutions.copy_block(GUARDED, "✓ x: correct."))
+    assert solutions.problems_in(nb, "nb") == []
+    assert markdown["source"].endswith("```python\ncheck('x', f)\n```\n\n```text\n✓ x: correct.\n```\n\n</details>")
+    assert "Why.\n\n<!-- The reference solution" in markdown["source"]
+    code["metadata"]["tags"] = ["hide-cell", "nbval-ignore-output"]
+    assert solutions.problems_in(nb, "nb") == ["nb: cell 1 (a solution) is not tagged remove-cell"]
+
+
+def test_a_solution_cell_must_be_hidden_guarded_and_without_outputs():
+    """In JupyterLab and Colab the solution was in plain sight, and Run all ran it."""
     import solutions
 
     code = {"cell_type": "code", "metadata": {"tags": ["remove-cell"]}, "source": "check('x', f)\n",
             "outputs": [{"output_type": "stream", "name": "stdout", "text": "✓ x: correct.\n"}]}  # fmt: skip
-    markdown = {"cell_type": "markdown", "metadata": {}, "source": ":::{dropdown} Solution\nWhy.\n:::"}
-    nb = {"cells": [markdown, code]}
-    assert solutions.problems_in(nb, "nb") == ["nb: cell 0: the dropdown's copy of cell 1 is stale"]
-    markdown["source"] = solutions.with_copy(markdown["source"], solutions.copy_block("check('x', f)\n", "✓ x: correct."))
-    assert solutions.problems_in(nb, "nb") == []
-    assert markdown["source"].endswith("```text\n✓ x: correct.\n```\n:::")
-    code["metadata"]["tags"] = ["hide-cell"]
-    assert solutions.problems_in(nb, "nb") == ["nb: cell 1 (a solution) is not tagged remove-cell"]
-
-
-def test_a_solution_without_a_check_is_also_kept_in_its_dropdown():
-    """Exercise 2.4's reference code has no check() and was shown as a second toggle."""
-    import solutions
-
-    code = {"cell_type": "code", "metadata": {"tags": ["hide-cell"]}, "source": "print(1)\n",
-            "outputs": [{"output_type": "stream", "name": "stdout", "text": "1\n"}]}  # fmt: skip
-    markdown = {"cell_type": "markdown", "metadata": {}, "source": ":::{dropdown} Solution\nWhy.\n:::"}
+    markdown = {"cell_type": "markdown", "metadata": {}, "source": "<details>\n<summary>Solution</summary>\n\nWhy.\n\n</details>"}
     problems = solutions.problems_in({"cells": [markdown, code]}, "nb")
-    assert problems == [
-        "nb: cell 1 (a solution) is not tagged remove-cell",
-        "nb: cell 0: the dropdown's copy of cell 1 is stale",
+    assert [p.removeprefix("nb: ")[:40] for p in problems] == [
+        "cell 1 (a solution) is not hidden in Jup",
+        "cell 1 (a solution) would run on Run all",
+        "cell 0: the solution's copy of cell 1 is",
+        "cell 1 (a solution) keeps its outputs, w",
+        "cell 1 (a solution) is not tagged nbval-",
     ]
+
+
+def test_with_reference_solutions_running_a_failed_check_is_an_error(monkeypatch, capsys):
+    from resnotes.exercises import check
+
+    assert not check("resnet.units_per_stage", lambda depth, bottleneck: 0)
+    monkeypatch.setenv("RESNOTES_SOLUTIONS", "1")
+    with pytest.raises(AssertionError, match="resnet.units_per_stage"):
+        check("resnet.units_per_stage", lambda depth, bottleneck: 0)
 
 
 # The pairing check (tools/check_pairs.py), which CI runs instead of a byte diff.
@@ -182,3 +199,53 @@ def test_the_intros_table_names_each_chapter_by_its_page_title():
     for target, title in linked.items():
         first = (ROOT / "book" / f"{target}.py").read_text().split("# # ", 1)[1].splitlines()[0]
         assert re.sub(r"^\d+\. ", "", first) == title, target
+
+
+# Solutions: hidden in every renderer, and not run by a reader's "Run all".
+
+
+def test_a_plain_renderer_shows_every_solution_closed():
+    """JupyterLab and Colab showed the MyST dropdown's text and the solution open:
+    nbconvert's HTML (not Jupyter Book) must show each inside a closed <details>."""
+    import re
+
+    nbconvert = pytest.importorskip("nbconvert")
+    for path in sorted((ROOT / "book").glob("0[1-5]_*.ipynb")):
+        nb = json.loads(path.read_text())
+        html, _ = nbconvert.HTMLExporter(template_name="lab").from_filename(str(path))
+        assert ":::{dropdown}" not in html and "% The reference solution" not in html, path.name
+        closed = re.findall(r"<details>\s*<summary>Solution</summary>(.*?)</details>", html, re.S)
+        solutions_md = [c for c in nb["cells"] if c["cell_type"] == "markdown" and "<summary>Solution</summary>" in "".join(c["source"])]
+        assert len(closed) == len(solutions_md) >= 3, path.name
+        assert "<details open" not in html, path.name
+        outside = re.sub(r"<details>.*?</details>", "", html, flags=re.S)
+        for body in closed:
+            for answer in re.findall(r"✓ [\w.]+: correct[^<]*", body):
+                assert answer not in outside.replace("&#10003;", "✓"), (path.name, answer)
+
+
+def test_run_all_in_a_plain_kernel_runs_no_reference_solution(tmp_path):
+    """The reference cell printed the answer's check on "Run all"; it runs only with
+    RESNOTES_SOLUTIONS=1 (the book's execution, and nbval)."""
+    import os
+
+    nbclient = pytest.importorskip("nbclient")
+    import nbformat
+
+    chapter = json.loads((ROOT / "book" / "01_residual_unit.ipynb").read_text())
+    reference = next(c for c in chapter["cells"] if "rn.run_solutions()" in "".join(c["source"]))
+    cells = [
+        nbformat.v4.new_code_cell("import resnotes as rn\nfrom resnotes.exercises import check"),
+        nbformat.v4.new_code_cell("".join(reference["source"])),
+    ]
+    for env, printed in (({}, False), ({"RESNOTES_SOLUTIONS": "1"}, True)):
+        nb = nbformat.v4.new_notebook(cells=[nbformat.from_dict(c) for c in cells])
+        old = {k: os.environ.pop(k, None) for k in ("RESNOTES_SOLUTIONS",)}
+        os.environ.update(env)
+        try:
+            nbclient.NotebookClient(nb, timeout=120, kernel_name="python3").execute()
+        finally:
+            os.environ.pop("RESNOTES_SOLUTIONS", None)
+            os.environ.update({k: v for k, v in old.items() if v is not None})
+        out = "".join(o.get("text", "") for o in nb.cells[1].outputs)
+        assert ("correct" in out) is printed, (env, out)

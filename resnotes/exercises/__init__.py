@@ -16,12 +16,30 @@ Everything runs on the CPU in well under a second.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from . import attention, densenet, pyramidnet, resnet, stochastic_depth
 from .checker import WIDTH, Check, Failed, emit, run_function, run_value
 
-__all__ = ["CHECKS", "WIDTH", "Check", "Verdict", "check", "list_checks"]
+__all__ = [
+    "CHECKS",
+    "WIDTH",
+    "Check",
+    "Verdict",
+    "check",
+    "list_checks",
+    "run_solutions",
+]
+
+
+def run_solutions() -> bool:
+    """Whether the chapters' reference solutions run: only when the book is executed
+    to be committed or tested (``RESNOTES_SOLUTIONS=1``), so that a reader's "Run
+    all" prints no answer. Each reference cell starts with
+    ``if rn.run_solutions():``."""
+    return os.environ.get("RESNOTES_SOLUTIONS", "").strip() == "1"
+
 
 CHECKS: dict[str, Check] = {
     spec.name: spec
@@ -60,8 +78,16 @@ class Verdict:
 
 def check(name: str, answer: Any, **kw: Any) -> Verdict:
     """Check ``answer`` for the exercise ``name``; print a verdict and return a
-    ``Verdict``, true when the answer passed."""
-    return Verdict(_check(name, answer, **kw))
+    ``Verdict``, true when the answer passed. Where the chapters' reference
+    solutions run (``run_solutions``), a failed check raises ``AssertionError``,
+    so that a wrong reference cannot pass unseen."""
+    verdict = Verdict(_check(name, answer, **kw))
+    if not verdict and run_solutions():
+        raise AssertionError(
+            f"{name}: a check failed with RESNOTES_SOLUTIONS=1, where only the "
+            "chapters' reference solutions call it"
+        )
+    return verdict
 
 
 def _check(name: str, answer: Any, **kw: Any) -> bool:
