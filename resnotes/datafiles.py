@@ -41,6 +41,15 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp"}
 LOSSLESS_FORMATS = {"PNG", "BMP"}
 
 
+# CIFAR-10's class names (torchvision's order), to name a missing class folder.
+CLASS_NAMES = {
+    "cifar10": (
+        "airplane", "automobile", "bird", "cat", "deer",
+        "dog", "frog", "horse", "ship", "truck",
+    ),
+}  # fmt: skip
+
+
 class DataNotFoundError(FileNotFoundError):
     """No copy of the dataset was found and none could be downloaded."""
 
@@ -282,21 +291,50 @@ def _list_split(
 ) -> tuple[list[str], list[str], list[int]]:
     """The class names of ``folder/split``, its image files (relative to ``folder``) and
     their labels."""
+    where = f"{folder.name}/{split}"
+    links = sorted(p.name for p in (folder / split).iterdir() if p.is_symlink())
+    if links:
+        # A class folder linked to another class's would train one on the other's
+        # images under its own label.
+        raise DataFormatError(
+            f"{where}/{links[0]} is a link; class folders (and images) must be real "
+            "folders and files, so that each image's label is where it lies"
+        )
     classes = sorted(p.name for p in (folder / split).iterdir() if p.is_dir())
     if len(classes) != NUM_CLASSES[key]:
+        known = CLASS_NAMES.get(key, ())
+        missing = [c for c in known if c not in classes]
+        named = f" (missing: {', '.join(missing[:5])})" if known and missing else ""
         raise DataFormatError(
-            f"{folder.name}/{split}/ has {len(classes)} class folders; "
+            f"{where}/ has {len(classes)} class folders{named}; "
             f"{DISPLAY_NAMES[key]} needs {NUM_CLASSES[key]}"
         )
     files, labels = [], []
     for label, name in enumerate(classes):
-        found = sorted(
-            p
-            for p in (folder / split / name).iterdir()
-            if p.suffix.lower() in IMAGE_SUFFIXES
-        )
+        found = []
+        for p in sorted((folder / split / name).iterdir()):
+            rel = f"{where}/{name}/{p.name}"
+            if p.is_symlink():
+                raise DataFormatError(
+                    f"{rel} is a link; images must be real files in their class folder"
+                )
+            if p.is_dir():
+                if any(q.suffix.lower() in IMAGE_SUFFIXES for q in p.rglob("*")):
+                    raise DataFormatError(
+                        f"{rel}/ is a subfolder holding images; images must sit "
+                        f"directly in {where}/{name}/ (they would not be read)"
+                    )
+                continue
+            if p.suffix.lower() not in IMAGE_SUFFIXES:
+                continue
+            if not p.is_file():  # a FIFO or a device: reading it could hang
+                raise DataFormatError(
+                    f"{rel} is not a regular file (a pipe or a device?); images must "
+                    "be plain files"
+                )
+            found.append(p)
         if not found:
-            raise DataFormatError(f"{folder.name}/{split}/{name}/ holds no images")
+            raise DataFormatError(f"{where}/{name}/ holds no images")
         files += [p.relative_to(folder).as_posix() for p in found]
         labels += [label] * len(found)
     return classes, files, labels

@@ -133,8 +133,16 @@ def _copies_in(root: Path, key: str) -> list[tuple[Path, object, tuple[str, ...]
             ):
                 candidates.append(sub)
     for folder in candidates:
-        if (folder / "train").is_dir() and (folder / "test").is_dir():
+        train, test = (folder / "train").is_dir(), (folder / "test").is_dir()
+        if train and test:
             copies.append((folder, read_imagefolder_layout, ("train", "test")))
+        elif train or test:
+            have, lack = ("train", "test") if train else ("test", "train")
+            raise DataFormatError(
+                f"{shown_path(folder)} holds {have}/ but no {lack}/: an ImageFolder "
+                f"copy of {DISPLAY_NAMES[key]} needs both train/<class>/ and "
+                "test/<class>/"
+            )
     return copies
 
 
@@ -357,6 +365,13 @@ def load_cifar(
     num_classes = len(raw["classes"])
     most_train = int(torch.bincount(raw["train_labels"], minlength=num_classes).min())
     most_test = int(torch.bincount(raw["test_labels"], minlength=num_classes).min())
+    if train_per_class is None and most_train < least:
+        raise DataFormatError(
+            f"the smallest class of the training set has {most_train} image(s); at "
+            f"least {least} are needed, so that each class keeps a training image "
+            f"after {val_fraction:.0%} of it (at least one image) is held out for "
+            "validation"
+        )
     _check_per_class("train_per_class", train_per_class, least, most_train)
     _check_per_class("test_per_class", test_per_class, 1, most_test)
     train_idx, val_idx = [], []
