@@ -22,7 +22,7 @@ from typing import Any
 
 import torch
 
-from .files import atomic_write, remove_stale_temporaries
+from .files import atomic_write, remove_stale_temporaries, signals_deferred
 
 CHECKPOINT_NAME = "last.pt"
 PREVIOUS_NAME = "previous.pt"
@@ -60,9 +60,11 @@ def save_checkpoint(folder: str | os.PathLike, state: dict[str, Any]) -> Path:
         if path.is_file():
             os.replace(path, path.with_name(PREVIOUS_NAME))
 
-    return atomic_write(
-        path, lambda file: torch.save(state, file), before_replace=keep_previous
-    )
+    # A signal during the write waits for it: the finished epoch is kept.
+    with signals_deferred():
+        return atomic_write(
+            path, lambda file: torch.save(state, file), before_replace=keep_previous
+        )
 
 
 def find_checkpoint(folder: str | os.PathLike) -> Path | None:

@@ -401,11 +401,13 @@ def _fail(message: str) -> int:
 
 def _interrupted(stop: KeyboardInterrupt, run_folder: Path | None) -> int:
     """A one-line message: what was kept, and how to go on."""
+    from .checkpoint import find_checkpoint
+
     how = "Stopped by SIGTERM" if isinstance(stop, Terminated) else "Interrupted"
-    if run_folder is not None and (run_folder / "last.pt").is_file():
-        where = run_folder
+    kept = find_checkpoint(run_folder) if run_folder is not None else None
+    if kept is not None:  # last.pt, or previous.pt alone (between two renames)
         print(
-            f"\n{how}. The checkpoint of the last finished epoch is kept in {where}; "
+            f"\n{how}. The checkpoint of the last finished epoch is kept in {kept}; "
             "run the same command to resume.",
             file=sys.stderr,
         )

@@ -280,3 +280,41 @@ def test_a_best_validation_accuracy_that_is_no_fraction_is_refused(tiny_cifar10,
     _tamper(tmp_path / "last.pt", change)
     with pytest.raises(CheckpointError, match="best_val_acc must be a fraction"):
         train(tiny_cifar10, tmp_path)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_during_the_checkpoint_write_lets_the_write_finish(tiny_cifar10, tmp_path, monkeypatch, signum):
+    """A real signal, delivered to this process while torch.save writes epoch 2's
+    checkpoint: the write completes, then the run stops, and last.pt holds epoch 2
+    (the temporary file was deleted and the resume started an epoch earlier)."""
+    import resnotes.cli as cli
+
+    real_save = torch.save
+    calls = []
+
+    def save_with_a_signal(obj, file, *a, **k):
+        calls.append(1)
+        if len(calls) == 2:  # epoch 2's checkpoint, in the middle of its write
+            os.kill(os.getpid(), signum)
+        return real_save(obj, file, *a, **k)
+
+    monkeypatch.setattr(rcheckpoint.torch, "save", save_with_a_signal)
+    previous = signal.signal(signal.SIGTERM, cli._on_sigterm)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            train(tiny_cifar10, tmp_path, epochs=3)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    state = load_checkpoint(tmp_path / "last.pt")
+    assert state["epoch"] == 2, "the epoch that had just finished was lost"
+    assert load_checkpoint(tmp_path / "previous.pt")["epoch"] == 1
+    assert not list(tmp_path.glob(".last.pt.*.tmp"))
+
+
+def test_an_interruption_names_a_previous_checkpoint_left_alone(tmp_path, capsys):
+    import resnotes.cli as cli
+
+    (tmp_path / "previous.pt").write_bytes(b"x")
+    assert cli._interrupted(KeyboardInterrupt(), tmp_path) == 130
+    err = capsys.readouterr().err
+    assert "previous.pt" in err and "no checkpoint was written" not in err
