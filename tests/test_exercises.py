@@ -332,3 +332,41 @@ def test_a_cell_ending_in_check_shows_no_stray_true(capsys):
     verdict = check("resnet.units_per_stage", CHECKS["resnet.units_per_stage"].reference)
     assert verdict and verdict == True and hasattr(verdict, "_ipython_display_")  # noqa: E712
     assert verdict._ipython_display_() is None
+
+
+class Hostile:
+    def __float__(self):
+        raise ValueError("no float for you")
+
+    def tolist(self):
+        raise RuntimeError("no list either")
+
+
+@pytest.mark.parametrize(
+    "answer, fact",
+    [
+        (float("inf"), "not a finite number"),
+        (10**400, "could not be compared"),
+        (Hostile(), "could not be compared"),
+    ],
+)
+def test_a_hostile_value_is_a_verdict_not_a_traceback(capsys, answer, fact):
+    ok, out = run(capsys, "pyramidnet.params", answer)
+    assert ok.passed is False and out.startswith("✗ pyramidnet.params") and fact in out, out
+
+
+def test_a_hostile_function_is_a_verdict_not_a_traceback(capsys, monkeypatch):
+    import resnotes.exercises.checker as checker
+
+    ok, out = run(capsys, "stochastic_depth.survival_probabilities", lambda *a: [float("inf")] * 3)
+    assert ok.passed is False and "✗" in out
+    ok, out = run(capsys, "resnet.units_per_stage", lambda *a: exit())
+    assert ok.passed is False and "called exit()" in out
+    monkeypatch.setattr(checker, "TIME_LIMIT", 0.2)
+
+    def forever(*a):
+        while True:
+            pass
+
+    ok, out = run(capsys, "resnet.units_per_stage", forever)
+    assert ok.passed is False and "ran for more than 0.2 s" in out

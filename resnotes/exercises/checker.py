@@ -10,8 +10,11 @@ value of the exercise's own question (``own``): only of the other cases.
 
 from __future__ import annotations
 
+import contextlib
 import math
+import signal
 import textwrap
+import threading
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -255,6 +258,39 @@ def fresh(case: tuple) -> tuple:
     return tuple(v.clone() if isinstance(v, torch.Tensor) else v for v in case)
 
 
+TIME_LIMIT = 10.0  # seconds one call of an answer may take
+
+
+@contextlib.contextmanager
+def time_limit(seconds: float, where: str):
+    """End a call that takes longer than ``seconds`` (a loop that never ends) with a
+    ``Failed`` that says so. It needs SIGALRM (not on Windows) and the main
+    thread; elsewhere the call runs without a limit."""
+    usable = hasattr(signal, "setitimer") and (
+        threading.current_thread() is threading.main_thread()
+    )
+    if not usable:
+        yield
+        return
+
+    def too_long(signum, frame):
+        raise Failed(
+            [
+                where,
+                f"  your function ran for more than {seconds:g} s and was stopped: "
+                "does a loop never end?",
+            ]
+        )
+
+    previous = signal.signal(signal.SIGALRM, too_long)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
 def run_function(spec: Check, answer: Callable[..., Any]) -> None:
     if not callable(answer):
         raise Failed([f"✗ {spec.name}: expected a function, got {show(answer)}"])
@@ -263,7 +299,18 @@ def run_function(spec: Check, answer: Callable[..., Any]) -> None:
         where = f"case {number} of {len(spec.cases)}, {describe_call(spec, case)}"
         expected = spec.reference(*fresh(case))
         try:
-            got = answer(*fresh(case))  # an answer that works in place changes a copy
+            with time_limit(TIME_LIMIT, f"✗ {spec.name}: {where}"):
+                got = answer(*fresh(case))  # an answer in place changes a copy
+        except Failed:
+            raise
+        except SystemExit:
+            raise Failed(
+                [
+                    f"✗ {spec.name}: {where}",
+                    "  your function called exit() (or sys.exit): it would end the "
+                    "kernel; return a value instead",
+                ]
+            ) from None
         except Exception as err:  # noqa: BLE001 - the student's code failed: say where
             frame = traceback.extract_tb(err.__traceback__)[-1]
             raise Failed(
