@@ -240,6 +240,21 @@ def verdict(result: OverSeeds, first: str, second: str) -> str:
         f"{100 * high:+.2f} points"
     )
     mean = 100 * result.mean
+    if k >= 2:
+        decided = [r for r in result.per_seed if r.p < 0.05]
+        same_way = (
+            decided
+            and len(decided) == k
+            and len({r.difference > 0 for r in decided}) == 1
+        )
+        favour = first if result.favour_a >= result.favour_b else second
+        count = max(result.favour_a, result.favour_b)
+        basis = f"{k} seeds, {count} of them favouring {favour}"
+        if same_way:
+            basis += (
+                "; each seed's McNemar test, p < 0.05, ranks these trained networks "
+                "the same way"
+            )
     if low > 0 or high < 0:
         side = "ahead of" if low > 0 else "behind"
         return (
