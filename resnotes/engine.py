@@ -220,7 +220,7 @@ class Engine:
         bad = int(first_bad_step.item())  # this waits for the GPU
         elapsed = time.perf_counter() - epoch_start
         images = (step + 1) * batch
-        late = self.budget is not None and self.budget.ran_out(images, elapsed)
+        late = self.budget is not None and self.budget.ran_out(images, elapsed, step)
         bad, late = largest([bad, int(late)], self.world_size)
         if bad >= 0:
             raise FloatingPointError(
@@ -324,6 +324,15 @@ def start(
     return engine
 
 
+class NoEpochFinished(TimeoutError):
+    """The time budget ended a run inside its first epoch; ``images_per_s`` is the
+    training pace measured after the first step, or None."""
+
+    def __init__(self, message: str, images_per_s: float | None = None):
+        super().__init__(message)
+        self.images_per_s = images_per_s
+
+
 class OutOfTime(TimeoutError):
     """The time budget ran out inside an epoch."""
 
@@ -340,19 +349,33 @@ class TimeBudget:
         self.deadline, self.eval_images = deadline, eval_images
         self.started = time.monotonic()
         self.eval_rate: float | None = None  # images evaluated per second
+        self.train_rate: float | None = None  # steady training images per second
+        self._first: tuple[int, float] | None = None  # (images, seconds) at step 0
 
     def evaluation_reserve(self, train_rate: float | None) -> float:
-        """Seconds that evaluating the validation and test images should take."""
+        """Seconds that evaluating the validation and test images should take: at the
+        measured evaluation rate, else at three times the steady training rate (a
+        forward pass without the backward), else nothing yet."""
         rate = self.eval_rate or (3 * train_rate if train_rate else None)
         return self.eval_images / rate if rate else 0.0
 
-    def ran_out(self, images_seen: int, elapsed: float) -> bool:
-        """Whether the time left, at this epoch's pace so far, would not cover the
-        evaluation."""
+    def ran_out(self, images_seen: int, elapsed: float, step: int = 1) -> bool:
+        """Whether the time left would not cover the evaluation. The pace is judged
+        on the steps after an epoch's first, which pays for CUDA's start, cuDNN's
+        autotuning and compilation: at the first step only a deadline already
+        passed stops the run."""
         if self.deadline is None:
             return False
-        train_rate = images_seen / max(elapsed, 1e-9)
-        return time.monotonic() + self.evaluation_reserve(train_rate) > self.deadline
+        if step == 0 or self._first is None:
+            self._first = (images_seen, elapsed)
+            return time.monotonic() > self.deadline
+        images = images_seen - self._first[0]
+        seconds = elapsed - self._first[1]
+        if images > 0 and seconds > 0:
+            self.train_rate = images / seconds
+        return (
+            time.monotonic() + self.evaluation_reserve(self.train_rate) > self.deadline
+        )
 
     def room_for_epoch(self, history) -> bool:
         if self.deadline is None or not history.epochs:

@@ -32,6 +32,7 @@ from .config import TrainConfig, make_config
 from .datasets import CifarData
 from .engine import (
     Engine,
+    NoEpochFinished,
     OutOfTime,
     all_reduce_sum,
     deterministic_kernels,
@@ -226,7 +227,13 @@ def fit(
             engine.log(history.epoch_line(config.epochs))
             folder.save(model, optimizer, scaler, history, best_state)
     if best_state is None:
-        raise TimeoutError("no epoch finished within the time budget")
+        rate = engine.budget.train_rate if engine.budget is not None else None
+        pace = (
+            f" (it trained {rate:,.0f} images/s after its first step)" if rate else ""
+        )
+        raise NoEpochFinished(
+            f"no epoch finished within the time budget{pace}", images_per_s=rate
+        )
     model.load_state_dict(best_state)
     test_batches = engine.batches(
         data.test_images, data.test_labels, data, config, False

@@ -178,6 +178,15 @@ def train_models(
                 peak_memory_bytes=peak,
             )
             path = write_record(record, check.out / "records")
+        except rtrain.NoEpochFinished as exc:  # keep the pace it reached
+            row.update(
+                status="stopped by the time budget inside its first epoch",
+                steady_images_per_s=exc.images_per_s,
+                speed_note="measured after the first step, inside the first epoch",
+            )
+            print(f"{name}: {json.dumps(row, default=str)}", flush=True)
+            check.save()
+            continue
         except Exception as exc:  # noqa: BLE001 - one model's failure must not end the check
             row["status"] = (
                 f"failed: {type(exc).__name__}: "
