@@ -43,6 +43,15 @@ def draw_crop_flip(
     return torch.cat(offsets, 1), torch.cat(flips)
 
 
+def to_device(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """``tensor`` (on the CPU) on ``device``. To a GPU the copy goes from pinned
+    memory without waiting (``non_blocking``): the epoch plan, drawn on the CPU,
+    then costs the host no sync (a plain copy from pageable memory waits for it)."""
+    if torch.device(device).type == "cuda":
+        return tensor.pin_memory().to(device, non_blocking=True)
+    return tensor.to(device)
+
+
 class DeviceBatches:
     """Iterate over (images, labels) batches of a uint8 dataset kept on ``device``.
 
@@ -157,7 +166,9 @@ class DeviceBatches:
             seed = (epoch_seed * 1_009 + self.rank) % 2**64
             generator = torch.Generator().manual_seed(seed)
         offsets, flips = draw_crop_flip(generator, [self.batch_size] * len(self))
-        return order.to(self.device), offsets.to(self.device), flips.to(self.device)
+        return to_device(order, self.device), *(
+            to_device(t, self.device) for t in (offsets, flips)
+        )
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         order, offsets, flips = self.epoch_plan()

@@ -152,9 +152,11 @@ def train_one_epoch(
         correct += (logits.argmax(1) == labels).sum()
         if step == 0 or (step + 1) % CHECK_EVERY == 0 or step + 1 == steps:
             engine.check(first_bad_step, epoch, step, start_time, batches.batch_size)
-    seen = torch.tensor(float(steps * batches.batch_size), device=device)
-    totals = torch.stack([loss_sum.float(), correct.float(), seen])
-    loss_sum, correct, seen = all_reduce_sum(totals, engine.world_size).tolist()
+    # Every process runs the same number of whole batches: the count needs no copy
+    # to the device. The .tolist() is the epoch's one read of the device.
+    seen = steps * batches.batch_size * engine.world_size
+    totals = torch.stack([loss_sum.float(), correct.float()])
+    loss_sum, correct = all_reduce_sum(totals, engine.world_size).tolist()
     seconds = time.perf_counter() - start_time
     return {
         "epoch": epoch + 1,

@@ -28,3 +28,24 @@ def test_a_seed_of_any_size_draws_a_plan(seed, world_size):
     order, offsets, flips = plan(seed, world_size=world_size, rank=world_size - 1)
     assert len(order) == 64 // world_size and offsets is not None and flips is not None
     assert plan(seed, world_size=world_size, rank=world_size - 1)[0].tolist() == order.tolist()
+
+
+def test_the_epoch_plan_goes_to_a_gpu_from_pinned_memory_without_waiting(monkeypatch):
+    """Three blocking copies of the plan per epoch would each count as a host sync
+    in CUDA's sync debug mode; emulated here by recording the calls."""
+    from resnotes.batches import to_device
+
+    calls = []
+    monkeypatch.setattr(torch.Tensor, "pin_memory", lambda self: calls.append("pin") or self)
+    real_to = torch.Tensor.to
+
+    def fake_to(self, device, *args, **kwargs):
+        calls.append(("to", str(device), kwargs.get("non_blocking", False)))
+        return real_to(self, "cpu")
+
+    monkeypatch.setattr(torch.Tensor, "to", fake_to)
+    to_device(torch.arange(4), torch.device("cuda", 0))
+    assert calls == ["pin", ("to", "cuda:0", True)]
+    calls.clear()
+    to_device(torch.arange(4), torch.device("cpu"))
+    assert calls == [("to", "cpu", False)]
