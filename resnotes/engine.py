@@ -30,6 +30,7 @@ from .batches import DeviceBatches
 from .config import TrainConfig
 from .report import wrap
 from .runtime import (
+    check_memory,
     nondeterministic_ops,
     pick_device,
     pick_precision,
@@ -291,6 +292,9 @@ def start(
     on_cuda = device.type == "cuda"
     if on_cuda and not config.deterministic:
         torch.backends.cudnn.benchmark = True
+    if on_cuda:  # before anything is on the GPU: say if one step cannot fit
+        batch = config.batch_size // world_size
+        check_memory(model, batch, device, pick_precision(device, config.precision))
     seed_everything(config.seed)
     channels_last = config.channels_last and on_cuda
     memory_format = torch.channels_last if channels_last else torch.preserve_format

@@ -192,3 +192,73 @@ def nondeterministic_ops(
     return sorted(
         {label for op, label in NONDETERMINISTIC_CUDA_BACKWARD.items() if op in seen}
     )
+
+
+def step_memory_bytes(model: torch.nn.Module, batch_size: int, precision: str) -> int:
+    """About how many bytes one training step of ``model`` at ``batch_size`` needs on
+    a GPU: the weights, their gradients and momentum (fp32), and the tensors that
+    autograd keeps for the backward pass, counted by a forward pass of a copy on
+    meta tensors (shapes only: it takes a second and no memory). Activations are
+    halved for fp16 and bf16. The reader's model is not touched."""
+    import copy
+
+    meta = copy.deepcopy(model).to("meta").train()
+    seen: dict[int, torch.Tensor] = {}
+
+    def pack(tensor: torch.Tensor) -> torch.Tensor:
+        seen.setdefault(id(tensor), tensor)  # one tensor kept by two layers counts once
+        return tensor
+
+    images = torch.empty(batch_size, 3, 32, 32, device="meta")
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+        meta(images)
+    saved = sum(t.numel() * t.element_size() for t in seen.values())
+    if precision in ("fp16", "bf16"):
+        saved //= 2
+    weights = sum(p.numel() for p in model.parameters() if p.requires_grad) * 4 * 3
+    return weights + saved
+
+
+def check_memory(model: torch.nn.Module, batch: int, device, precision: str) -> None:
+    """Before anything is moved to the GPU: if one step at ``batch`` (per GPU) would
+    not fit its free memory (``step_memory_bytes``), say so in one line, with what
+    would fit (the memory-efficient mode where the model has one, a smaller batch); a
+    ``ValueError``. DenseNet-BC-190 under ``fast`` needs about 21 GiB at batch 128
+    in fp16, and a T4 has some 14.5 GiB."""
+    try:
+        need = step_memory_bytes(model, batch, precision)
+    except Exception:  # noqa: BLE001 - a model the meta device cannot run: no estimate
+        return
+    try:
+        free, _ = torch.cuda.mem_get_info(device)
+    except (RuntimeError, AssertionError):  # no driver to ask (an emulated GPU)
+        return
+    if need <= 0.9 * free:
+        return
+    gib = 2**30
+    ways = []
+    efficient = [
+        m for m in model.modules() if getattr(m, "memory_efficient", None) is False
+    ]
+    if efficient:
+        import copy
+
+        lean = copy.deepcopy(model)
+        for layer in lean.modules():
+            if getattr(layer, "memory_efficient", None) is False:
+                layer.memory_efficient = True
+        lean_need = step_memory_bytes(lean, batch, precision)
+        ways.append(
+            f"the memory-efficient mode (--model-arg memory_efficient=true), about "
+            f"{lean_need / gib:.1f} GiB"
+        )
+    if batch > 1:
+        half = step_memory_bytes(model, batch // 2, precision)
+        ways.append(
+            f"a batch of {batch // 2} per GPU (--batch-size), {half / gib:.1f} GiB"
+        )
+    raise ValueError(
+        f"one training step needs about {need / gib:.1f} GiB (batch {batch}, "
+        f"{precision}), more than the {free / gib:.1f} GiB free on "
+        f"{torch.cuda.get_device_name(device)}: use " + " or ".join(ways)
+    )
