@@ -109,8 +109,10 @@ RESUMABLE_CHANGES = (
 
 # A device a run can name; "auto" picks one (runtime.pick_device).
 DEVICE = re.compile(r"auto|cpu|mps|cuda(?::[0-9]{1,3})?")
-# No SGD recipe here comes near it; a larger value overflows float32 in the step.
-MAX_LR = 10.0
+# A larger learning rate overflows the optimiser's float32 arithmetic (1e300 ended
+# in "value cannot be converted to type float without overflow"); up to it, a
+# diverging run is stopped by the NaN check with a message.
+MAX_LR = 1e30
 
 
 def _is_int(value: Any) -> bool:

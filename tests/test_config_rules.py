@@ -16,9 +16,9 @@ def test_every_real_device_name_is_taken(device):
     assert TrainConfig(device=device).device == device
 
 
-@pytest.mark.parametrize("lr", [1e300, 11.0, 0.0, -1.0, float("nan")])
+@pytest.mark.parametrize("lr", [1e300, 1e31, 0.0, -1.0, float("nan")])
 def test_a_learning_rate_outside_its_range_is_refused(lr):
     """--lr 1e300 was taken and ended in "value cannot be converted to type float
     without overflow" inside the optimiser."""
-    with pytest.raises(ValueError, match=r"lr must be in \(0, 10\]"):
+    with pytest.raises(ValueError, match=r"lr must be in \(0, 1e\+30\]"):
         TrainConfig(lr=lr)
