@@ -133,7 +133,9 @@ def test_the_archive_is_extracted_outside_the_output_folder(data_env, tmp_path):
 def test_the_checks_of_a_first_gpu_run_run_on_a_cpu(data_env, tmp_path):
     _, external = data_env
     write_cifar10_pickles(external, per_class_train=40, per_class_test=10)
-    assert bench_gpu(tmp_path, "--parts", "checks", "--budget-minutes", "10") == 0
+    # The budget is an upper bound, ample on a busy machine: the check ends when its
+    # work is done (10 minutes left the last part skipped under load).
+    assert bench_gpu(tmp_path, "--parts", "checks", "--budget-minutes", "25") == 0
     parts = summary_of(tmp_path)["parts"]
     pattern = parts["chapter_pattern"]["result"]
     for name in ("preact_resnet20", "resnet110_stochastic_depth"):

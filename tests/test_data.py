@@ -115,7 +115,7 @@ def test_unknown_dataset_name():
 def test_imagefolder_with_missing_class(data_env):
     _, external = data_env
     write_imagefolder(external, classes=CIFAR10_CLASSES[:9])
-    with pytest.raises(rdata.DataFormatError, match="has 9 class folders; CIFAR-10 needs 10"):
+    with pytest.raises(rdata.DataFormatError, match=r"has 9 class folders \(missing: truck\); CIFAR-10 needs 10"):
         rdata.load_raw("cifar10", download=False)
 
 

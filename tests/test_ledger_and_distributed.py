@@ -23,7 +23,7 @@ COMMITTED = sorted((ROOT / "results").glob("*.json"))
 def record(tiny_cifar10):
     torch.manual_seed(0)
     model = PreActResNet(depth=8)
-    history = fit(model, tiny_cifar10, TrainConfig(epochs=1, batch_size=16, progress=False, profile="smoke"), name="preact_resnet8")
+    history = fit(model, tiny_cifar10, TrainConfig(epochs=1, batch_size=16, progress=False, profile="smoke"), name="preact_resnet20")
     return make_record(history, model_kwargs={"depth": 8}, flops_per_image=12345)
 
 
