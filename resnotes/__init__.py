@@ -26,7 +26,18 @@ The names a chapter uses most are also here, so that a chapter opens with
 from __future__ import annotations
 
 import importlib
+import os
+import sys
 from typing import Any
+
+# On a machine shared with other work, OpenMP's idle worker threads spin (its
+# default wait policy) and take the CPU from the work: a conv benchmark beside one
+# training process on 2 cores ran 236 iterations in 12 s by default and 320 with a
+# passive wait; two benchmarks beside it, 106 against 204 each. OpenMP reads the
+# policy when torch loads it, so it is set here, before torch, unless it is set
+# already (the command line, and a chapter that imports resnotes before torch).
+if "torch" not in sys.modules:
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 __version__ = "0.3.0"
 
