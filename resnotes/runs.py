@@ -50,6 +50,11 @@ class RunLock:
         except ImportError:  # pragma: no cover - Windows
             return self
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        if self.path.exists() and not self.path.is_file():  # a FIFO, a folder, a device
+            raise RunLockedError(
+                f"{self.path} is not a plain file (a pipe, a folder or a device?); "
+                "remove it, or use another --out folder"
+            )
         flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
         self.file = os.fdopen(os.open(self.path, flags, 0o644), "r+")
         try:

@@ -318,3 +318,11 @@ def test_an_interruption_names_a_previous_checkpoint_left_alone(tmp_path, capsys
     assert cli._interrupted(KeyboardInterrupt(), tmp_path) == 130
     err = capsys.readouterr().err
     assert "previous.pt" in err and "no checkpoint was written" not in err
+
+
+def test_a_lock_that_is_a_fifo_is_named(tmp_path):
+    """It said "File or stream is not seekable" without naming the file."""
+    os.mkfifo(tmp_path / "lock")
+    with pytest.raises(RunLockedError, match=r"lock is not a plain file"):
+        with RunLock(tmp_path):
+            pass

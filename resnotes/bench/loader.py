@@ -43,7 +43,14 @@ class PILCifar(torch.utils.data.Dataset):
     """What torchvision.datasets.CIFAR10 does per item: a PIL image, then transforms."""
 
     def __init__(self, images: torch.Tensor, labels: torch.Tensor, mean, std):
-        import torchvision.transforms as T
+        try:
+            import torchvision.transforms as T
+        except Exception as exc:  # noqa: BLE001 (a build that does not match torch)
+            raise BenchError(
+                "the loader benchmark compares with torchvision's pipeline, but "
+                f"torchvision cannot be imported ({type(exc).__name__}: "
+                f"{str(exc)[:160]}); install a torchvision that matches your torch"
+            ) from None
 
         self.images = images.permute(
             0, 2, 3, 1
