@@ -146,3 +146,11 @@ def test_the_checks_of_a_first_gpu_run_run_on_a_cpu(data_env, tmp_path):
     assert parts["host_syncs_fp16"]["result"]["syncs"] == "not measured (no CUDA)"
     compiled = parts["compile_on_and_off"]["result"]
     assert compiled["steady_speedup"] > 0 and len(compiled["compiled"]["epoch_seconds"]) == 2
+
+
+def test_a_budget_too_small_to_check_anything_is_exit_1(smoke_data, tmp_path, capsys):
+    """It exited 0 having checked nothing."""
+    assert bench_gpu(tmp_path, "--budget-minutes", "0.01") == 1
+    assert "left no time to check anything" in capsys.readouterr().err
+    summary = summary_of(tmp_path)
+    assert not [v for k, v in summary["parts"].items() if isinstance(v, dict) and k not in ("environment", "data")]

@@ -135,6 +135,35 @@ class _Tee:
         self.stream.flush()
 
 
+def _measured_anything(summary_path, budget_minutes: float) -> int:
+    """0 when the check measured something beyond the machine and the data; 1, with
+    a message, when its budget left no time for any part or model."""
+    import json
+
+    try:
+        summary = json.loads(summary_path.read_text())
+    except (OSError, ValueError):
+        return 0  # gpu_check said what went wrong
+    parts = {
+        k: v
+        for k, v in summary.get("parts", {}).items()
+        if k not in ("environment", "data")
+    }
+    ran = [
+        v
+        for v in [*parts.values(), *summary.get("models", {}).values()]
+        if isinstance(v, dict)
+    ]
+    if ran or "data" not in summary.get("parts", {}):
+        return 0
+    print(
+        f"error: --budget-minutes {budget_minutes:g} left no time to check anything "
+        f"(see {summary_path}); give it a few minutes",
+        file=sys.stderr,
+    )
+    return 1
+
+
 def main(argv: list[str] | None = None) -> int:
     import tarfile
 
@@ -167,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
                 )
             finally:
                 sys.stdout = stdout
-        return 0
+        return _measured_anything(out / "summary.json", args.budget_minutes)
     except (
         BenchError,
         DataNotFoundError,
