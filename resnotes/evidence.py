@@ -394,9 +394,11 @@ def across_seeds(
 
     ``arms`` maps a label to (registry name, keyword arguments), as
     ``record_runs`` takes them. Records of the current recipe only: the latest
-    record of each (network, seed)."""
+    record of each (network, seed), among those that keep per-image correctness
+    (schema 4, scored on the whole test set) whenever the ledger has any."""
     latest: dict[tuple, dict[int, dict]] = defaultdict(dict)
-    for record in ledger:
+    paired = [r for r in ledger if r.get("test_correct")]
+    for record in paired or ledger:  # the records that can be paired, where any are
         if record["kind"] == "train" and record["profile"] == profile:
             by_seed = latest[_key(record)]
             seed = record["seed"]

@@ -106,6 +106,11 @@ def test_across_seeds_pairs_the_arms_seed_by_seed():
     assert table.rows[0] == ["ResNet-32", "55.0", "52.0", "53.5", "2.1"]
     assert table.rows[1] == ["plain-32", "40.0", "45.0", "42.5", "3.5"]
     assert table.rows[2] == ["plain-32 − ResNet-32", "-15.0", "-7.0", "-11.0", "5.7"]
+    # Once records keep per-image bits, the older ones (1,000 test images) are left out.
+    newer = record("preact_resnet20", {"depth": 32}, 2, 0.60)
+    newer.update(test_correct="ff", test_images=10_000)
+    table = across_seeds([*ledger, newer], arms, "demo")
+    assert table.headers == ["network", "seed 2", "mean", "spread (sd)"] and "10,000 test images" in table.caption
 
 
 def test_results_table_shows_the_interval_and_the_number_of_test_images():
