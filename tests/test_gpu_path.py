@@ -126,6 +126,8 @@ def test_analysis_helpers_use_the_models_device(monkeypatch):
         monkeypatch.setattr(torch.cuda, name, lambda *a, **k: None)
     for name in ("memory_allocated", "max_memory_allocated"):
         monkeypatch.setattr(torch.cuda, name, lambda *a, **k: 0)
+    # training_step_memory measures in the precision training uses (a T4's fp16)
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: (7, 5))
     with on_fake_cuda(model):
         runs_on_the_models_device(gradient_norms_per_unit, model, units, images, labels)
         assert unit_output_shapes(model, units)[0] == (1, 16, 32, 32)
